@@ -1,0 +1,224 @@
+"""Event <-> JSON-ready dict conversion, derived once per event class from its type hints.
+
+Decimals become strings (exact round trip), datetimes ISO 8601 with `Z`, enums their value,
+`dict[int, Decimal]` an object with string keys. A value of the wrong type (a float where a
+Decimal belongs, a naive datetime) is refused when the event is encoded, before it can reach the
+log, because it would not replay to the same state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from tradeexecutor.state.errors import SerialisationError
+from tradeexecutor.state.events import EVENT_TYPES, Event
+from tradeexecutor.state.values import format_time, parse_time
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any], Any]
+
+
+def _check_int(value: Any) -> int:
+    if type(value) is not int:
+        raise SerialisationError(f"expected an int, got {type(value).__name__} {value!r}")
+    if not -(2**53) < value < 2**53:
+        raise SerialisationError(f"integer {value} does not fit a JavaScript number (|n| < 2^53)")
+    return value
+
+
+def _check_str(value: Any) -> str:
+    if type(value) is not str and not isinstance(value, str):
+        raise SerialisationError(f"expected a str, got {type(value).__name__} {value!r}")
+    return str(value)
+
+
+def _encode_decimal(value: Any) -> str:
+    if type(value) is not Decimal:
+        raise SerialisationError(
+            f"expected a Decimal, got {type(value).__name__} {value!r}; money is exact, write Decimal('...')"
+        )
+    if not value.is_finite():
+        raise SerialisationError(f"decimal {value} is not finite")
+    return str(value)
+
+
+def _encode_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise SerialisationError(f"expected a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _decode_decimal(value: Any) -> Decimal:
+    if type(value) is not str:
+        raise SerialisationError(f"expected a decimal string, got {value!r}")
+    result = Decimal(value)
+    if not result.is_finite():
+        raise SerialisationError(f"decimal {value!r} is not finite")
+    return result
+
+
+def _decode_int(value: Any) -> int:
+    if type(value) is not int:
+        raise SerialisationError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _decode_str(value: Any) -> str:
+    if type(value) is not str:
+        raise SerialisationError(f"expected a string, got {value!r}")
+    return value
+
+
+def _codec_for(hint: Any) -> tuple[Encoder, Decoder]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported union {hint!r}")
+        enc, dec = _codec_for(args[0])
+        return (lambda v: None if v is None else enc(v)), (lambda v: None if v is None else dec(v))
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        value_enc, value_dec = _codec_for(value_type)
+        if key_type is int:
+            return (
+                lambda v: {str(_check_int(k)): value_enc(x) for k, x in v.items()},
+                lambda v: {int(k): value_dec(x) for k, x in v.items()},
+            )
+        if key_type is str:
+            return (
+                lambda v: {_check_str(k): value_enc(x) for k, x in v.items()},
+                lambda v: {k: value_dec(x) for k, x in v.items()},
+            )
+        raise TypeError(f"unsupported dict key type in {hint!r}")
+    if hint is Decimal:
+        return _encode_decimal, _decode_decimal
+    if hint is datetime:
+        return format_time, parse_time
+    if hint is int:
+        return _check_int, _decode_int
+    if hint is str:
+        return _check_str, _decode_str
+    if hint is bool:
+        return _encode_bool, _encode_bool
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        enum_type = hint
+
+        def encode_enum(value: Any) -> Any:
+            # orjson writes enum members as their value; anything else must convert to one.
+            return value if type(value) is enum_type else enum_type(value)
+
+        return encode_enum, enum_type
+    raise TypeError(f"unsupported field type {hint!r}")
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class _EventCodec:
+    """Encoder and decoder of one event class, generated once as straight-line code.
+
+    Replay speed is bounded by decoding, so instead of looping over fields each class gets a
+    function with one line per field (the way `dataclasses` builds `__init__`). The decoder
+    fills the frozen instance through its slot descriptors, which skips the frozen
+    `__setattr__` guard that would otherwise cost a call per field.
+    """
+
+    encode: Callable[[Event], dict[str, Any]]
+    decode: Callable[[str, dict[str, Any]], Event]
+    names: frozenset[str]
+
+
+_CODECS: dict[type[Event], _EventCodec] = {}
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None and hasattr(descriptor, "__set__"):
+            return descriptor.__set__
+    raise TypeError(f"{cls.__name__}.{name} is not a slot")
+
+
+def _build_codec(cls: type[Event]) -> _EventCodec:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "at"]
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "new": object.__new__,
+        "parse_time": parse_time,
+        "set_at": _slot_setter(cls, "at"),
+        "SerialisationError": SerialisationError,
+        "expected_names": sorted(names),
+    }
+    encode_lines = ["def encode(event):", "    return {"]
+    decode_lines = [
+        "def decode(at, data):",
+        f"    if len(data) != {len(names)}:",
+        "        raise SerialisationError(f'expected fields {expected_names}, got {sorted(data)}')",
+        "    event = new(cls)",
+        "    set_at(event, parse_time(at))",
+    ]
+    for index, name in enumerate(names):
+        hint = hints[name]
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        if optional:
+            (hint,) = (a for a in typing.get_args(hint) if a is not type(None))
+        encoder, decoder = _codec_for(hint)
+        namespace[f"enc{index}"] = encoder
+        namespace[f"dec{index}"] = decoder
+        namespace[f"set{index}"] = _slot_setter(cls, name)
+        if optional:
+            encode_lines.append(f"        {name!r}: None if event.{name} is None else enc{index}(event.{name}),")
+            decode_lines.append(f"    value = data[{name!r}]")
+            decode_lines.append(f"    set{index}(event, None if value is None else dec{index}(value))")
+        else:
+            encode_lines.append(f"        {name!r}: enc{index}(event.{name}),")
+            decode_lines.append(f"    set{index}(event, dec{index}(data[{name!r}]))")
+    encode_lines.append("    }")
+    decode_lines.append("    return event")
+    exec("\n".join(encode_lines), namespace)  # noqa: S102 - generated from our own dataclass fields
+    exec("\n".join(decode_lines), namespace)  # noqa: S102
+    return _EventCodec(namespace["encode"], namespace["decode"], frozenset(names))
+
+
+def _codec(cls: type[Event]) -> _EventCodec:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _build_codec(cls)
+    return codec
+
+
+def encode_event(event: Event) -> tuple[str, str, dict[str, Any]]:
+    """Return `(type, at, data)` for the log's envelope; raises SerialisationError on a bad value."""
+    cls = type(event)
+    codec = _CODECS.get(cls)
+    if codec is None:
+        if EVENT_TYPES.get(cls.type_name) is not cls:
+            raise SerialisationError(f"{cls.__name__} is not a registered event type")
+        codec = _codec(cls)
+    try:
+        return cls.type_name, format_time(event.at), codec.encode(event)
+    except SerialisationError as exc:
+        raise SerialisationError(f"{cls.__name__}: {exc}") from None
+
+
+def decode_event(type_name: str, at: str, data: dict[str, Any]) -> Event:
+    """Rebuild an event from its envelope; raises SerialisationError naming what is wrong."""
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise SerialisationError(f"unknown event type {type_name!r}")
+    codec = _CODECS.get(cls) or _codec(cls)
+    try:
+        return codec.decode(at, data)
+    except KeyError as exc:
+        raise SerialisationError(f"{type_name}: missing field {exc.args[0]!r}") from None
+    except SerialisationError as exc:
+        raise SerialisationError(f"{type_name}: {exc}") from None
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+        raise SerialisationError(f"{type_name}: bad value ({exc})") from None

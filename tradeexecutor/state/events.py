@@ -1,0 +1,258 @@
+"""Events: one frozen dataclass per fact. The catalogue with one line each is docs/events.md.
+
+Every event carries `at`, the UTC time the fact happened (from the injected clock, never read
+here). Each class has a `type_name`, the `type` written in the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar
+
+from tradeexecutor.state.identifiers import PairKind
+from tradeexecutor.state.trade import OrderType, Side
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """Base of all events."""
+
+    type_name: ClassVar[str] = "event"
+    at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class StateCreated(Event):
+    type_name: ClassVar[str] = "state_created"
+    executor_id: str
+    reserve_currency: str
+
+
+@dataclass(slots=True, frozen=True)
+class ExecutorStarted(Event):
+    type_name: ClassVar[str] = "executor_started"
+    version: str
+    mode: str
+
+
+@dataclass(slots=True, frozen=True)
+class AssetRegistered(Event):
+    type_name: ClassVar[str] = "asset_registered"
+    asset_id: str
+    decimals: int
+
+
+@dataclass(slots=True, frozen=True)
+class PairRegistered(Event):
+    type_name: ClassVar[str] = "pair_registered"
+    pair_id: int
+    symbol: str
+    base: str
+    quote: str
+    venue: str
+    kind: PairKind
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", PairKind(self.kind))
+
+
+@dataclass(slots=True, frozen=True)
+class DepositMade(Event):
+    type_name: ClassVar[str] = "deposit_made"
+    asset: str
+    amount: Decimal
+    note: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class WithdrawalMade(Event):
+    type_name: ClassVar[str] = "withdrawal_made"
+    asset: str
+    amount: Decimal
+    note: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class FeeCharged(Event):
+    """A fee outside a fill (a withdrawal fee, a fee settled later in another asset)."""
+
+    type_name: ClassVar[str] = "fee_charged"
+    asset: str
+    amount: Decimal
+    position_id: int | None = None
+    note: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class FundingPaid(Event):
+    """A perpetual's funding payment: positive `amount` we paid, negative we received."""
+
+    type_name: ClassVar[str] = "funding_paid"
+    position_id: int
+    amount: Decimal
+    note: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class BalanceCorrected(Event):
+    """A signed correction of a reserve, after reconciliation or by an operator."""
+
+    type_name: ClassVar[str] = "balance_corrected"
+    asset: str
+    amount: Decimal
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class TradePlanned(Event):
+    """An order intent. `position_id` equal to the portfolio's next id opens a new position."""
+
+    type_name: ClassVar[str] = "trade_planned"
+    trade_id: int
+    position_id: int
+    pair_id: int
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    limit_price: Decimal | None
+    client_order_id: str
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Accept plain strings from callers; the reducer relies on real enum members.
+        object.__setattr__(self, "side", Side(self.side))
+        object.__setattr__(self, "order_type", OrderType(self.order_type))
+
+
+@dataclass(slots=True, frozen=True)
+class OrderSubmitted(Event):
+    type_name: ClassVar[str] = "order_submitted"
+    trade_id: int
+    exchange_order_id: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class FillReceived(Event):
+    type_name: ClassVar[str] = "fill_received"
+    trade_id: int
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    exchange_trade_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class OrderCancelled(Event):
+    type_name: ClassVar[str] = "order_cancelled"
+    trade_id: int
+    reason: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class OrderRejected(Event):
+    type_name: ClassVar[str] = "order_rejected"
+    trade_id: int
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class OrderExpired(Event):
+    type_name: ClassVar[str] = "order_expired"
+    trade_id: int
+    reason: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class OrderFailed(Event):
+    """The venue call failed and the order's fate is not known yet."""
+
+    type_name: ClassVar[str] = "order_failed"
+    trade_id: int
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class PositionFrozen(Event):
+    type_name: ClassVar[str] = "position_frozen"
+    position_id: int
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class PositionUnfrozen(Event):
+    type_name: ClassVar[str] = "position_unfrozen"
+    position_id: int
+    note: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class ValuationRecorded(Event):
+    """Mark prices by pair id; the reducer revalues positions and appends a valuation point."""
+
+    type_name: ClassVar[str] = "valuation_recorded"
+    prices: dict[int, Decimal] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class CycleCompleted(Event):
+    type_name: ClassVar[str] = "cycle_completed"
+    cycle: int
+
+
+@dataclass(slots=True, frozen=True)
+class RepairApplied(Event):
+    """A compensating event: an operator closed a trade whose fate could not be settled."""
+
+    type_name: ClassVar[str] = "repair_applied"
+    trade_id: int
+    note: str
+
+
+@dataclass(slots=True, frozen=True)
+class StrategyStateChanged(Event):
+    """A strategy state machine moved from one state to the next."""
+
+    type_name: ClassVar[str] = "strategy_state_changed"
+    machine: str
+    from_state: str | None
+    to_state: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type_name: cls
+    for cls in (
+        StateCreated,
+        ExecutorStarted,
+        AssetRegistered,
+        PairRegistered,
+        DepositMade,
+        WithdrawalMade,
+        FeeCharged,
+        FundingPaid,
+        BalanceCorrected,
+        TradePlanned,
+        OrderSubmitted,
+        FillReceived,
+        OrderCancelled,
+        OrderRejected,
+        OrderExpired,
+        OrderFailed,
+        PositionFrozen,
+        PositionUnfrozen,
+        ValuationRecorded,
+        CycleCompleted,
+        RepairApplied,
+        StrategyStateChanged,
+    )
+}
+
+
+def register_event(cls: type[Event]) -> type[Event]:
+    """Add an event class defined elsewhere in `state/` to the catalogue (used as a decorator)."""
+    if cls.type_name in EVENT_TYPES and EVENT_TYPES[cls.type_name] is not cls:
+        raise ValueError(f"event type {cls.type_name!r} is registered twice")
+    EVENT_TYPES[cls.type_name] = cls
+    return cls

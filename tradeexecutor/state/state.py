@@ -1,0 +1,84 @@
+"""The `State` root: everything the executor knows, rebuilt by folding the event log.
+
+Nothing but the reducer (`tradeexecutor.state.reducer.apply`) changes a `State`; everything else
+reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tradeexecutor.state.identifiers import Asset, TradingPair
+from tradeexecutor.state.portfolio import Portfolio
+from tradeexecutor.state.uptime import Uptime
+from tradeexecutor.state.valuation import ValuationPoint
+from tradeexecutor.state.values import ZERO, format_optional_time, parse_optional_time
+
+#: Version of the snapshot's JSON layout; the store migrates older snapshots or refuses newer ones.
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class State:
+    schema_version: int = SCHEMA_VERSION
+    executor_id: str | None = None
+    created_at: datetime | None = None
+    reserve_currency: str | None = None
+    cycle: int = 0
+    last_event_seq: int = 0
+    assets: dict[str, Asset] = field(default_factory=dict)
+    pairs: dict[int, TradingPair] = field(default_factory=dict)
+    portfolio: Portfolio = field(default_factory=Portfolio)
+    valuations: list[ValuationPoint] = field(default_factory=list)
+    uptime: Uptime = field(default_factory=Uptime)
+    strategy_states: dict[str, str] = field(default_factory=dict)
+
+    def cash(self) -> Decimal:
+        """The reserve in the reserve currency (zero before the state is created)."""
+        if self.reserve_currency is None:
+            return ZERO
+        return self.portfolio.reserve(self.reserve_currency)
+
+    def positions_value(self) -> Decimal:
+        return sum((p.value for p in self.portfolio.live_positions()), ZERO)
+
+    def total_equity(self) -> Decimal:
+        """Cash plus the value of open and frozen positions at their last mark prices."""
+        return self.cash() + self.positions_value()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "executor_id": self.executor_id,
+            "created_at": format_optional_time(self.created_at),
+            "reserve_currency": self.reserve_currency,
+            "cycle": self.cycle,
+            "last_event_seq": self.last_event_seq,
+            "assets": {k: a.to_dict() for k, a in self.assets.items()},
+            "pairs": {str(k): p.to_dict() for k, p in self.pairs.items()},
+            "portfolio": self.portfolio.to_dict(),
+            "valuations": [v.to_dict() for v in self.valuations],
+            "uptime": self.uptime.to_dict(),
+            "strategy_states": dict(self.strategy_states),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        pairs = {int(k): TradingPair.from_dict(p) for k, p in data["pairs"].items()}
+        return cls(
+            schema_version=data["schema_version"],
+            executor_id=data["executor_id"],
+            created_at=parse_optional_time(data["created_at"]),
+            reserve_currency=data["reserve_currency"],
+            cycle=data["cycle"],
+            last_event_seq=data["last_event_seq"],
+            assets={k: Asset.from_dict(a) for k, a in data["assets"].items()},
+            pairs=pairs,
+            portfolio=Portfolio.from_dict(data["portfolio"], {k: p.kind for k, p in pairs.items()}),
+            valuations=[ValuationPoint.from_dict(v) for v in data["valuations"]],
+            uptime=Uptime.from_dict(data["uptime"]),
+            strategy_states=dict(data["strategy_states"]),
+        )

@@ -1,0 +1,147 @@
+"""The event log: JSON Lines, one event a line, append-only, each line with a CRC-32 checksum.
+
+A line is the JSON object `{"seq":N,"type":T,"at":A,"data":{...},"crc":"xxxxxxxx"}` where `crc`
+is the CRC-32 (8 hex digits) of the line's bytes before `,"crc"`. The line stays plain JSON for
+`jq` and JavaScript, and the checksum is checked on the bytes as read, without re-serialising.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tradeexecutor.state.codec import decode_event, encode_event
+from tradeexecutor.state.errors import SerialisationError
+from tradeexecutor.state.events import Event
+from tradeexecutor.store.errors import CorruptLog
+from tradeexecutor.store.fsync import fsync_dir
+
+_CRC_PREFIX = b',"crc":"'
+_TAIL_LENGTH = len(_CRC_PREFIX) + 8 + 2  # ,"crc":"xxxxxxxx"}
+
+
+def encode_line(seq: int, event: Event) -> bytes:
+    """One log line, newline included. Raises SerialisationError for a value JSON cannot hold."""
+    type_name, at, data = encode_event(event)
+    head = orjson.dumps({"seq": seq, "type": type_name, "at": at, "data": data})[:-1]
+    return b"%s%s%08x\"}\n" % (head, _CRC_PREFIX, zlib.crc32(head))
+
+
+@dataclass(slots=True)
+class LogRecord:
+    seq: int
+    event: Event | None  # None only inside the log's own scan, for records it did not decode
+    offset: int
+    end: int
+
+
+def verify_line(line: bytes) -> dict[str, Any]:
+    """Check a line's checksum and parse it; raises ValueError saying what is wrong."""
+    if line[-1:] != b"\n":
+        raise ValueError("the record is torn: it has no line end (the write was cut short)")
+    size = len(line) - _TAIL_LENGTH - 1
+    if size <= 0 or line[size : size + 8] != _CRC_PREFIX or line[-3:] != b'"}\n':
+        raise ValueError("the record has no checksum at its end")
+    try:
+        expected = int(line[size + 8 : size + 16], 16)
+    except ValueError:
+        raise ValueError("the record's checksum is not hexadecimal") from None
+    actual = zlib.crc32(memoryview(line)[:size])
+    if actual != expected:
+        raise ValueError(f"checksum mismatch (stored {expected:08x}, computed {actual:08x})")
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"the record is not valid JSON: {exc}") from None
+    if type(record) is not dict:
+        raise ValueError("the record is not a JSON object")
+    return record
+
+
+class EventLog:
+    """Reads and appends one executor's log file. Not thread-safe; one writer holds the lock."""
+
+    def __init__(self, path: Path, hint: str = "run `trade-executor repair` to fix it") -> None:
+        self.path = path
+        self.hint = hint
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def records(self, after_seq: int = 0) -> Iterator[LogRecord]:
+        """Yield verified records after `after_seq`, in order.
+
+        Every line is checked (checksum and sequence) even when it is before `after_seq`, so damage
+        anywhere in the log is found; a damaged line raises CorruptLog, never passes silently.
+        """
+        for record in self.scan(after_seq):
+            if record.event is not None:
+                yield record
+
+    def last_seq(self) -> int:
+        """The sequence number of the last record, verifying the whole log on the way."""
+        last = 0
+        for record in self.scan(after_seq=1 << 62):
+            last = record.seq
+        return last
+
+    def scan(self, after_seq: int) -> Iterator[LogRecord]:
+        """Verify every record; decode (and set `event` on) only those after `after_seq`."""
+        if not self.path.exists():
+            return
+        expected_seq = 1
+        offset = 0
+        with open(self.path, "rb", buffering=1 << 20) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                try:
+                    raw = verify_line(line)
+                    seq = raw.get("seq")
+                    if seq != expected_seq:
+                        if type(seq) is int and seq > expected_seq:
+                            raise ValueError(
+                                f"gap in sequence numbers: expected seq {expected_seq}, found {seq}"
+                            )
+                        raise ValueError(f"sequence number {seq!r} where {expected_seq} was expected")
+                    event = decode_event(raw["type"], raw["at"], raw["data"]) if seq > after_seq else None
+                except KeyError as exc:
+                    raise CorruptLog(
+                        self.path, line_number, offset, f"missing member {exc.args[0]!r}", self.hint
+                    ) from None
+                except (ValueError, SerialisationError) as exc:
+                    raise CorruptLog(self.path, line_number, offset, str(exc), self.hint) from None
+                end = offset + len(line)
+                yield LogRecord(seq, event, offset, end)  # type: ignore[arg-type]
+                offset = end
+                expected_seq += 1
+
+    def append(self, first_seq: int, events: Sequence[Event]) -> int:
+        """Append events numbered from `first_seq` with one write and one fsync. Returns bytes written.
+
+        Lines are encoded before anything is written, so a value that cannot be serialised leaves
+        the file untouched.
+        """
+        return self.append_lines([encode_line(first_seq + i, event) for i, event in enumerate(events)])
+
+    def append_lines(self, lines: Sequence[bytes]) -> int:
+        """Append encoded lines with one write and one fsync (and fsync the folder for a new file)."""
+        if not lines:
+            return 0
+        data = b"".join(lines)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.path.parent)
+        return len(data)
