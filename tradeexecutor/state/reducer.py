@@ -49,6 +49,21 @@ from tradeexecutor.state.valuation import ValuationPoint
 from tradeexecutor.state.values import ZERO
 
 _DIVISION = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
+_PRECISION = 28
+_ROUNDING = decimal.ROUND_HALF_EVEN
+
+
+def _normalise_decimal_context() -> None:
+    """Make this thread's decimal context the one the reducer's arithmetic assumes.
+
+    Libraries change the thread's context behind our back (ccxt sets ROUND_HALF_UP on every
+    call), and a product that needs rounding would then differ between the live process and a
+    replay. Checking two attributes is far cheaper than entering a local context per event.
+    """
+    context = decimal.getcontext()
+    if context.prec != _PRECISION or context.rounding != _ROUNDING:
+        context.prec = _PRECISION
+        context.rounding = _ROUNDING
 
 Handler = Callable[[State, Any], None]
 _HANDLERS: dict[type[Event], Handler] = {}
@@ -72,6 +87,7 @@ def apply(state: State, event: Event, seq: int | None = None) -> State:
         raise InvalidEvent(event, f"sequence number {seq} does not follow {state.last_event_seq}")
     if state.created_at is None and type(event) is not StateCreated:
         raise InvalidEvent(event, "the state does not exist yet: the first event must be state_created")
+    _normalise_decimal_context()
     handler(state, event)
     state.last_event_seq = expected
     return state

@@ -23,8 +23,10 @@ from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
 
 
-def load_state(paths: StatePaths, use_snapshot: bool = True) -> State:
+def load_state(paths: StatePaths, use_snapshot: bool = True, until_seq: int | None = None) -> State:
     """Snapshot + replay of the log tail (or of the whole log when `use_snapshot` is False).
+
+    With `until_seq`, replay stops after that event (the rest of the log is still verified).
 
     Every log record is verified, including those the snapshot already holds. Refuses, naming
     `trade-executor repair`, when the log is damaged, an event does not apply, or the snapshot is
@@ -38,7 +40,7 @@ def load_state(paths: StatePaths, use_snapshot: bool = True) -> State:
     with gc_paused():
         for record in log.scan(after_seq=snapshot_seq):
             log_end = record.seq
-            if record.event is None:
+            if record.event is None or (until_seq is not None and record.seq > until_seq):
                 continue
             try:
                 apply(state, record.event, record.seq)

@@ -1,0 +1,102 @@
+"""`trade-executor`: the command line. Thin: parse, wire, call.
+
+User mistakes and damaged files end in a one-line `error: ...` and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tradeexecutor import __version__
+from tradeexecutor.state.errors import InvalidEvent, SerialisationError
+from tradeexecutor.store.errors import StoreError
+from tradeexecutor.store.paths import DEFAULT_EXECUTOR_ID
+
+ENV_PREFIX = "TRADE_EXECUTOR_"
+
+
+def env_default(name: str, default: str | None = None) -> str | None:
+    """Options can also be set as TRADE_EXECUTOR_<NAME> environment variables."""
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
+
+
+class CliError(Exception):
+    """A user mistake that the CLI reports in one line."""
+
+
+def add_state_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(env_default("state_dir", "state") or "state"),
+        help="folder of the state files (env TRADE_EXECUTOR_STATE_DIR; default: state)",
+    )
+    parser.add_argument(
+        "--id",
+        default=env_default("id", DEFAULT_EXECUTOR_ID),
+        help=f"executor id, the state files' name (env TRADE_EXECUTOR_ID; default: {DEFAULT_EXECUTOR_ID})",
+    )
+
+
+def _version(_: argparse.Namespace) -> int:
+    print(f"tradeexecutor {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trade-executor",
+        description="Event-sourced trade executor: backtest and live crypto trading with an auditable log.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(handler=_version)
+
+    from tradeexecutor.cli import replay, show
+
+    show_parser = commands.add_parser("show", help="show reserves, positions and recent trades")
+    add_state_options(show_parser)
+    show_parser.add_argument("--trades", type=int, default=10, help="how many recent trades to list")
+    show_parser.add_argument("--closed", type=int, default=10, help="how many closed positions to list")
+    show_parser.set_defaults(handler=show.run)
+
+    replay_parser = commands.add_parser(
+        "replay", help="rebuild the state from the log and compare it with the snapshot (exit 1 on mismatch)"
+    )
+    add_state_options(replay_parser)
+    replay_parser.set_defaults(handler=replay.run)
+
+    for register in _EXTRA_COMMANDS:
+        register(commands)
+    return parser
+
+
+#: Commands defined in other modules add themselves here (start, repair, fake-exchange, ...).
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except (StoreError, CliError, InvalidEvent, SerialisationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""`trade-executor show`: the state as tables (reserves, positions, recent trades)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tradeexecutor.cli.table import render_table
+from tradeexecutor.state.position import Position
+from tradeexecutor.state.state import State
+from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.state_store import load_state
+
+
+def _money(value: object, places: int = 2) -> str:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return f"{value:,.{places}f}"
+    return str(value)
+
+
+def _position_row(state: State, position: Position) -> list[object]:
+    pair = state.pairs[position.pair_id]
+    return [
+        position.id,
+        pair.symbol,
+        position.direction.value,
+        position.status.value,
+        position.quantity,
+        _money(position.average_price),
+        _money(position.realised_pnl),
+        _money(position.fees_paid),
+        position.opened_at.strftime("%Y-%m-%d %H:%M"),
+        position.closed_at.strftime("%Y-%m-%d %H:%M") if position.closed_at else "",
+    ]
+
+
+POSITION_HEADERS = ["id", "pair", "dir", "status", "qty", "avg price", "realised", "fees", "opened", "closed"]
+
+
+def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
+    portfolio = state.portfolio
+    parts = [
+        f"executor {state.executor_id}  created {state.created_at:%Y-%m-%d %H:%M:%S}  cycle {state.cycle}  "
+        f"events {state.last_event_seq}  equity {_money(state.total_equity())} {state.reserve_currency}"
+        if state.created_at
+        else "empty state (no events yet)",
+        render_table(
+            ["asset", "balance"],
+            [[asset, amount] for asset, amount in sorted(portfolio.reserves.items())],
+            title="\nReserves",
+        ),
+        render_table(
+            POSITION_HEADERS,
+            [_position_row(state, p) for p in portfolio.live_positions()],
+            title="\nOpen and frozen positions",
+        ),
+        render_table(
+            POSITION_HEADERS,
+            [_position_row(state, p) for p in list(portfolio.closed_positions.values())[-closed:]],
+            title=f"\nClosed positions (last {closed} of {len(portfolio.closed_positions)})",
+        ),
+    ]
+    recent = list(portfolio.trades.values())[-trades:]
+    parts.append(
+        render_table(
+            ["id", "pos", "pair", "side", "type", "status", "qty", "avg price", "planned"],
+            [
+                [
+                    t.id,
+                    t.position_id,
+                    state.pairs[t.pair_id].symbol,
+                    t.side.value,
+                    t.order_type.value,
+                    t.status.value,
+                    t.quantity,
+                    _money(t.average_price) if t.average_price is not None else "",
+                    t.planned_at.strftime("%Y-%m-%d %H:%M:%S"),
+                ]
+                for t in recent
+            ],
+            title=f"\nRecent trades (last {len(recent)} of {len(portfolio.trades)})",
+        )
+    )
+    return "\n".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = StatePaths(args.state_dir, args.id)
+    if not paths.log.exists() and not paths.snapshot.exists():
+        print(f"no state for executor {args.id!r} in {args.state_dir} (looked for {paths.log.name})")
+        return 1
+    state = load_state(paths)
+    print(render_state(state, trades=args.trades, closed=args.closed))
+    return 0

@@ -1,0 +1,396 @@
+"""Performance statistics computed from an equity curve and closed trades.
+
+Pure functions over plain inputs so the same code summarises a live run and a
+backtest (both replay the event-sourced State into an equity curve and a list
+of :class:`ClosedTrade`). Results are written to JSON read by JavaScript, so
+no value is ever NaN or Infinity.
+
+Conventions:
+
+* A metric is ``None`` when it is mathematically undefined for the input
+  (e.g. Sharpe with zero volatility, win rate with no trades, profit factor
+  with no losing trades) and ``0.0`` when the honest answer is zero (e.g. the
+  total return or drawdown of a one-point curve).
+* Fractions are floats: ``0.1234`` means 12.34 %. Money stays ``Decimal``.
+* Annualisation uses a 365-day year (crypto trades every day). When
+  ``periods_per_year`` is not given it is derived from the actual spacing of
+  the curve: ``(points - 1) / (span / 365 days)``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics as pystats
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any
+
+__all__ = [
+    "YEAR",
+    "ClosedTrade",
+    "Statistics",
+    "compute_statistics",
+    "format_statistics",
+]
+
+#: Length of a year for annualisation; crypto markets never close.
+YEAR = timedelta(days=365)
+
+#: Standard deviations below this are float noise from a constant-return curve; treated as zero.
+_ZERO_VOLATILITY = 1e-12
+
+#: ``exp`` overflows just above 709; CAGR beyond that is not a meaningful number.
+_MAX_EXPONENT = 700.0
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One round trip (a closed position).
+
+    ``pnl`` is the realised profit in quote currency *net of fees*; ``fees`` is
+    the total fees paid for the round trip (already included in ``pnl``, kept
+    for reporting); ``entry_value`` is the absolute notional at entry (> 0),
+    used for the per-trade return.
+    """
+
+    opened_at: datetime
+    closed_at: datetime
+    pnl: Decimal
+    fees: Decimal
+    entry_value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics:
+    """Summary of one run; see :func:`compute_statistics` for each formula."""
+
+    total_return: float
+    cagr: float | None
+    annualised_volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float
+    max_drawdown_duration: timedelta
+    win_rate: float | None
+    profit_factor: float | None
+    number_of_trades: int
+    average_trade: Decimal | None
+    average_trade_return: float | None
+    exposure_time: float | None
+    fees_paid: Decimal
+    buy_and_hold_return: float | None
+    start: datetime | None
+    end: datetime | None
+    initial_equity: Decimal | None
+    final_equity: Decimal | None
+    periods_per_year: float | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: Decimal as string (exact), datetime as ISO ``Z``, timedelta as seconds."""
+        result: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            elif isinstance(value, timedelta):
+                value = value.total_seconds()
+            result[f.name] = value
+        return result
+
+
+def _check_curve(name: str, curve: Sequence[tuple[datetime, Decimal]]) -> None:
+    """Reject inputs that would make the statistics silently wrong."""
+    previous: datetime | None = None
+    for index, (at, value) in enumerate(curve):
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError(f"{name}[{index}]: timestamp {at!r} is naive; use timezone-aware UTC")
+        if previous is not None and at <= previous:
+            raise ValueError(
+                f"{name}[{index}]: timestamps must be strictly increasing ({at} after {previous})"
+            )
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError(f"{name}[{index}]: value {value!r} must be a finite Decimal")
+        previous = at
+
+
+def _period_returns(values: Sequence[Decimal]) -> list[float]:
+    """Simple returns ``r_i = e_i / e_(i-1) - 1``; 0 when ``e_(i-1) <= 0`` (nothing left to earn on)."""
+    returns: list[float] = []
+    with localcontext() as ctx:
+        ctx.prec = 28
+        for previous, current in zip(values, values[1:], strict=False):
+            returns.append(float(current / previous - 1) if previous > 0 else 0.0)
+    return returns
+
+
+def _drawdown(curve: Sequence[tuple[datetime, Decimal]]) -> tuple[float, timedelta]:
+    """Max drawdown ``max_t (peak_t - e_t) / peak_t`` and the longest peak-to-recovery time.
+
+    A drawdown lasts from the last time equity stood at its running peak until
+    equity is back at or above that peak (or until the end of the curve if it
+    never recovers), the same definition backtesting.py uses.
+    """
+    if not curve:
+        return 0.0, timedelta(0)
+    peak_at, peak = curve[0]
+    worst = _ZERO
+    longest = timedelta(0)
+    in_drawdown = False
+    with localcontext() as ctx:
+        ctx.prec = 28
+        for at, value in curve[1:]:
+            if value >= peak:
+                if in_drawdown:
+                    longest = max(longest, at - peak_at)
+                    in_drawdown = False
+                peak, peak_at = value, at
+                continue
+            in_drawdown = True
+            if peak > 0:
+                worst = max(worst, (peak - value) / peak)
+        if in_drawdown:
+            longest = max(longest, curve[-1][0] - peak_at)
+    return float(worst), longest
+
+
+def _exposure(closed: Sequence[ClosedTrade], start: datetime, end: datetime) -> float | None:
+    """Fraction of ``[start, end]`` covered by the union of ``[opened_at, closed_at]`` intervals."""
+    span = end - start
+    if span <= timedelta(0):
+        return None
+    intervals = sorted(
+        (max(t.opened_at, start), min(t.closed_at, end))
+        for t in closed
+        if t.closed_at > start and t.opened_at < end
+    )
+    covered = timedelta(0)
+    current_start: datetime | None = None
+    current_end: datetime | None = None
+    for begin, finish in intervals:
+        if current_end is None or begin > current_end:
+            if current_start is not None and current_end is not None:
+                covered += current_end - current_start
+            current_start, current_end = begin, finish
+        elif finish > current_end:
+            current_end = finish
+    if current_start is not None and current_end is not None:
+        covered += current_end - current_start
+    return min(1.0, covered / span)
+
+
+def _cagr(initial: Decimal, final: Decimal, span: timedelta) -> float | None:
+    """``(final / initial) ** (1 / years) - 1``; ``None`` for a zero span, non-positive start or overflow."""
+    if span <= timedelta(0) or initial <= 0:
+        return None
+    if final <= 0:
+        return -1.0
+    years = span / YEAR
+    exponent = math.log(final / initial) / years
+    if exponent > _MAX_EXPONENT:
+        return None
+    return math.expm1(exponent)
+
+
+def compute_statistics(
+    equity_curve: Sequence[tuple[datetime, Decimal]],
+    closed: Sequence[ClosedTrade],
+    benchmark_prices: Sequence[tuple[datetime, Decimal]] | None = None,
+    periods_per_year: float | None = None,
+    risk_free_rate: float = 0.0,
+) -> Statistics:
+    """Summarise a run from its equity curve (time, total equity) and closed round trips.
+
+    Formulas (``r_i`` = per-period simple returns of the curve, ``P`` = periods per year):
+
+    - total_return = final / initial - 1
+    - cagr = (final / initial) ** (365 days / span) - 1
+    - periods_per_year P = given value, else (points - 1) * 365 days / span
+    - annualised_volatility = stdev(r, sample, n-1) * sqrt(P); None with fewer than 2 returns
+    - risk-free per period rf_p = (1 + risk_free_rate) ** (1 / P) - 1
+    - sharpe = mean(r - rf_p) / stdev(r) * sqrt(P); None if volatility is zero or undefined
+    - sortino = mean(r - rf_p) / sqrt(mean(min(0, r - rf_p) ** 2)) * sqrt(P); None without downside
+    - max_drawdown = max over t of (running_peak - e_t) / running_peak, a positive fraction
+    - max_drawdown_duration = longest time from a peak until equity is back at it (or the end)
+    - win_rate = trades with pnl > 0 / trades; None without trades
+    - profit_factor = sum(pnl > 0) / |sum(pnl < 0)|; None when there is no losing trade
+    - average_trade = mean(pnl) as Decimal in quote currency; None without trades
+    - average_trade_return = mean(pnl / entry_value); None without trades
+    - exposure_time = |union of [opened_at, closed_at]| / span; None for a zero span
+    - fees_paid = sum(fees) of the closed trades
+    - buy_and_hold_return = last benchmark price / first - 1; None without benchmark
+
+    Still-open positions are not in ``closed``; pass them as a ClosedTrade
+    marked to market at the curve's end if they should count.
+    """
+    _check_curve("equity_curve", equity_curve)
+    if benchmark_prices is not None:
+        _check_curve("benchmark_prices", benchmark_prices)
+    for index, trade in enumerate(closed):
+        if trade.closed_at < trade.opened_at:
+            raise ValueError(
+                f"closed[{index}]: closed_at {trade.closed_at} is before opened_at {trade.opened_at}"
+            )
+        if trade.entry_value <= 0:
+            raise ValueError(
+                f"closed[{index}]: entry_value {trade.entry_value} must be positive (absolute notional)"
+            )
+    if periods_per_year is not None and not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError("periods_per_year must be a positive finite number")
+    if not (math.isfinite(risk_free_rate) and risk_free_rate > -1):
+        raise ValueError("risk_free_rate must be a finite number above -1")
+
+    start = equity_curve[0][0] if equity_curve else None
+    end = equity_curve[-1][0] if equity_curve else None
+    initial = equity_curve[0][1] if equity_curve else None
+    final = equity_curve[-1][1] if equity_curve else None
+    values = [value for _, value in equity_curve]
+    span = (end - start) if start is not None and end is not None else timedelta(0)
+
+    total_return = 0.0
+    cagr: float | None = None
+    if initial is not None and final is not None:
+        if initial > 0:
+            with localcontext() as ctx:
+                ctx.prec = 28
+                total_return = float(final / initial - 1)
+        cagr = _cagr(initial, final, span)
+
+    ppy = periods_per_year
+    if ppy is None and span > timedelta(0):
+        ppy = (len(equity_curve) - 1) * (YEAR / span)
+
+    returns = _period_returns(values)
+    volatility: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    if ppy is not None and returns:
+        rf_period = math.expm1(math.log1p(risk_free_rate) / ppy)
+        excess = [r - rf_period for r in returns]
+        mean_excess = math.fsum(excess) / len(excess)
+        if len(returns) >= 2:
+            stdev = pystats.stdev(returns)
+            if stdev < _ZERO_VOLATILITY:
+                volatility = 0.0
+            else:
+                volatility = stdev * math.sqrt(ppy)
+                sharpe = mean_excess / stdev * math.sqrt(ppy)
+        downside = math.sqrt(math.fsum(min(0.0, x) ** 2 for x in excess) / len(excess))
+        if downside >= _ZERO_VOLATILITY:
+            sortino = mean_excess / downside * math.sqrt(ppy)
+
+    max_drawdown, max_drawdown_duration = _drawdown(equity_curve)
+
+    trades = len(closed)
+    win_rate: float | None = None
+    profit_factor: float | None = None
+    average_trade: Decimal | None = None
+    average_trade_return: float | None = None
+    fees_paid = sum((t.fees for t in closed), _ZERO)
+    if trades:
+        wins = sum(1 for t in closed if t.pnl > 0)
+        win_rate = wins / trades
+        gross_profit = sum((t.pnl for t in closed if t.pnl > 0), _ZERO)
+        gross_loss = -sum((t.pnl for t in closed if t.pnl < 0), _ZERO)
+        with localcontext() as ctx:
+            ctx.prec = 28
+            if gross_loss > 0:
+                profit_factor = float(gross_profit / gross_loss)
+            average_trade = sum((t.pnl for t in closed), _ZERO) / trades
+            average_trade_return = math.fsum(float(t.pnl / t.entry_value) for t in closed) / trades
+
+    exposure = _exposure(closed, start, end) if start is not None and end is not None else None
+
+    buy_and_hold: float | None = None
+    if benchmark_prices:
+        first_price = benchmark_prices[0][1]
+        if first_price > 0:
+            with localcontext() as ctx:
+                ctx.prec = 28
+                buy_and_hold = float(benchmark_prices[-1][1] / first_price - 1)
+
+    return Statistics(
+        total_return=total_return,
+        cagr=cagr,
+        annualised_volatility=volatility,
+        sharpe=sharpe,
+        sortino=sortino,
+        max_drawdown=max_drawdown,
+        max_drawdown_duration=max_drawdown_duration,
+        win_rate=win_rate,
+        profit_factor=profit_factor,
+        number_of_trades=trades,
+        average_trade=average_trade,
+        average_trade_return=average_trade_return,
+        exposure_time=exposure,
+        fees_paid=fees_paid,
+        buy_and_hold_return=buy_and_hold,
+        start=start,
+        end=end,
+        initial_equity=initial,
+        final_equity=final,
+        periods_per_year=ppy,
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.2f}%"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _money(value: Decimal | None) -> str:
+    # Quantize explicitly: f"{d:.2f}" rounds by the thread's decimal context, which ccxt changes.
+    return "n/a" if value is None else f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,.2f}"
+
+
+def _time(value: datetime | None) -> str:
+    if value is None:
+        return "n/a"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(value: timedelta) -> str:
+    """Compact ``3d 04h 00m`` form; seconds are dropped as noise for a summary table."""
+    minutes = int(value.total_seconds()) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{days}d {hours:02d}h {minutes:02d}m"
+
+
+def format_statistics(stats: Statistics) -> list[tuple[str, str]]:
+    """Label/value rows for a human summary table; undefined metrics show as ``n/a``."""
+    span = stats.end - stats.start if stats.start is not None and stats.end is not None else timedelta(0)
+    if stats.profit_factor is None and stats.number_of_trades:
+        profit_factor = "n/a (no losing trades)"
+    else:
+        profit_factor = _ratio(stats.profit_factor)
+    return [
+        ("Start", _time(stats.start)),
+        ("End", _time(stats.end)),
+        ("Duration", _duration(span)),
+        ("Initial equity", _money(stats.initial_equity)),
+        ("Final equity", _money(stats.final_equity)),
+        ("Total return", _percent(stats.total_return)),
+        ("Buy & hold return", _percent(stats.buy_and_hold_return)),
+        ("CAGR", _percent(stats.cagr)),
+        ("Annualised volatility", _percent(stats.annualised_volatility)),
+        ("Sharpe ratio", _ratio(stats.sharpe)),
+        ("Sortino ratio", _ratio(stats.sortino)),
+        ("Max drawdown", _percent(stats.max_drawdown)),
+        ("Max drawdown duration", _duration(stats.max_drawdown_duration)),
+        ("Exposure time", _percent(stats.exposure_time)),
+        ("Trades", str(stats.number_of_trades)),
+        ("Win rate", _percent(stats.win_rate)),
+        ("Profit factor", profit_factor),
+        ("Average trade", _money(stats.average_trade)),
+        ("Average trade return", _percent(stats.average_trade_return)),
+        ("Fees paid", _money(stats.fees_paid)),
+    ]

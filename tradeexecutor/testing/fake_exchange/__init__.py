@@ -1,0 +1,42 @@
+"""A fake Binance spot exchange (HTTP) for tests and for trying the executor locally.
+
+Why: the executor talks to exchanges through ccxt; this package serves the part of
+Binance's spot v3 REST API that ccxt's ``binance`` class uses, with prices driven
+by candle data, exact Decimal balances, Binance's error codes, and injectable
+network faults. It depends on nothing else in ``tradeexecutor``.
+
+Typical use::
+
+    with FakeExchange(candles, balances={"USDT": "10000"}) as ex:
+        client = make_ccxt_client(ex.url, TEST_API_KEY, TEST_API_SECRET)
+        client.create_order("BTC/USDT", "market", "buy", 0.01)
+        ex.advance()
+"""
+
+from .auth import TEST_API_KEY, TEST_API_SECRET
+from .book import BookConfig, MarketSpec
+from .candles import Candle, default_candles, load_candles_csv
+from .client import ControlClient, make_ccxt_client
+from .faults import Fault, FaultKind, RequestRecord
+from .matching import Balance, BinanceError, Fill, Order
+from .server import FakeExchange
+
+__all__ = [
+    "TEST_API_KEY",
+    "TEST_API_SECRET",
+    "Balance",
+    "BinanceError",
+    "BookConfig",
+    "Candle",
+    "ControlClient",
+    "FakeExchange",
+    "Fault",
+    "FaultKind",
+    "Fill",
+    "MarketSpec",
+    "Order",
+    "RequestRecord",
+    "default_candles",
+    "load_candles_csv",
+    "make_ccxt_client",
+]

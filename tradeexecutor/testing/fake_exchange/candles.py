@@ -1,0 +1,181 @@
+"""Candle data that drives the fake exchange's prices.
+
+Why: tests and demos need deterministic, replayable prices. The fake exchange
+walks a list of candles one step at a time; the current candle's close is the
+market price and its high/low decide which resting limit orders fill.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+__all__ = [
+    "Candle",
+    "CandleLike",
+    "default_candles",
+    "infer_interval_ms",
+    "load_candles_csv",
+    "parse_timestamp_ms",
+    "to_candle",
+    "to_candles",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV bar; ``timestamp`` is the open time in ms since the epoch (UTC)."""
+
+    timestamp: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+#: A :class:`Candle` or a ``(timestamp_ms, open, high, low, close, volume)`` sequence.
+CandleLike = Candle | Sequence[object]
+
+
+def _to_decimal(value: object, what: str) -> Decimal:
+    """Convert without binary float noise, so prices stay exact."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: booleans are not numbers")
+    if isinstance(value, int | float | str):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"{what}: not a number: {value!r}") from exc
+        if not result.is_finite():
+            raise ValueError(f"{what}: not a finite number: {value!r}")
+        return result
+    raise ValueError(f"{what}: unsupported type {type(value).__name__}")
+
+
+def parse_timestamp_ms(value: object) -> int:
+    """Accept ms integers, ISO dates and ISO datetimes (naive means UTC)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse timestamp {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def to_candle(value: CandleLike) -> Candle:
+    """Normalise one candle and check that its prices are consistent."""
+    if isinstance(value, Candle):
+        candle = value
+    else:
+        if isinstance(value, str | bytes) or len(value) != 6:
+            raise ValueError(f"candle must have 6 fields (ts, o, h, l, c, v): {value!r}")
+        ts, o, h, low, c, v = value
+        candle = Candle(
+            timestamp=parse_timestamp_ms(ts),
+            open=_to_decimal(o, "open"),
+            high=_to_decimal(h, "high"),
+            low=_to_decimal(low, "low"),
+            close=_to_decimal(c, "close"),
+            volume=_to_decimal(v, "volume"),
+        )
+    if candle.low > candle.high:
+        raise ValueError(f"candle at {candle.timestamp}: low > high")
+    if candle.low <= 0:
+        raise ValueError(f"candle at {candle.timestamp}: prices must be positive")
+    if not (candle.low <= candle.close <= candle.high and candle.low <= candle.open <= candle.high):
+        raise ValueError(f"candle at {candle.timestamp}: open/close outside low..high")
+    if candle.volume < 0:
+        raise ValueError(f"candle at {candle.timestamp}: negative volume")
+    return candle
+
+
+def to_candles(values: Iterable[CandleLike]) -> list[Candle]:
+    """Normalise a series; timestamps must be strictly increasing so klines are well defined."""
+    candles = [to_candle(v) for v in values]
+    if not candles:
+        raise ValueError("at least one candle is required")
+    for prev, cur in zip(candles, candles[1:], strict=False):
+        if cur.timestamp <= prev.timestamp:
+            raise ValueError(f"candle timestamps must increase: {prev.timestamp} then {cur.timestamp}")
+    return candles
+
+
+def infer_interval_ms(candles: Sequence[Candle]) -> int:
+    """Smallest gap between candles; one minute when there is a single candle."""
+    gaps = [b.timestamp - a.timestamp for a, b in zip(candles, candles[1:], strict=False)]
+    return min(gaps) if gaps else 60_000
+
+
+_DATE_COLUMNS = ("date", "datetime", "time", "timestamp", "")
+
+
+def load_candles_csv(path: str | Path) -> list[Candle]:
+    """Load ``Date,Open,High,Low,Close,Volume`` (the ``backtesting`` package layout).
+
+    The date column may be named Date/Datetime/Time/Timestamp or be unnamed (as in
+    backtesting's GOOG.csv); values may be dates, datetimes or ms integers.
+    """
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration as exc:
+            raise ValueError(f"{path}: empty CSV") from exc
+        names = [h.strip().lower() for h in header]
+        try:
+            cols = [names.index(n) for n in ("open", "high", "low", "close", "volume")]
+        except ValueError as exc:
+            raise ValueError(f"{path}: need Open,High,Low,Close,Volume columns, got {header}") from exc
+        date_col = next((names.index(n) for n in _DATE_COLUMNS if n in names), 0)
+        rows: list[CandleLike] = []
+        for line_no, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            try:
+                rows.append((parse_timestamp_ms(row[date_col]), *(row[c] for c in cols)))
+            except (IndexError, ValueError) as exc:
+                raise ValueError(f"{path}:{line_no}: {exc}") from exc
+    return to_candles(rows)
+
+
+def default_candles(
+    count: int = 240,
+    start_price: Decimal = Decimal("30000"),
+    interval_ms: int = 60_000,
+    start_ms: int = 1_700_000_000_000,
+) -> list[Candle]:
+    """A deterministic zig-zag series, so the server can run without a data file."""
+    candles: list[Candle] = []
+    price = start_price
+    pattern = (
+        Decimal("0.0010"),
+        Decimal("-0.0006"),
+        Decimal("0.0004"),
+        Decimal("-0.0009"),
+        Decimal("0.0003"),
+    )
+    for i in range(count):
+        open_ = price
+        close = (open_ * (1 + pattern[i % len(pattern)])).quantize(Decimal("0.01"))
+        high = max(open_, close) + (start_price * Decimal("0.0002")).quantize(Decimal("0.01"))
+        low = min(open_, close) - (start_price * Decimal("0.0002")).quantize(Decimal("0.01"))
+        volume = Decimal(10 + (i * 7) % 13)
+        candles.append(Candle(start_ms + i * interval_ms, open_, high, low, close, volume))
+        price = close
+    return candles
