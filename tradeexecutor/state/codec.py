@@ -174,7 +174,9 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
         namespace[f"dec{index}"] = decoder
         namespace[f"set{index}"] = _slot_setter(cls, name)
         if optional:
-            encode_lines.append(f"        {name!r}: None if event.{name} is None else enc{index}(event.{name}),")
+            encode_lines.append(
+                f"        {name!r}: None if event.{name} is None else enc{index}(event.{name}),"
+            )
             decode_lines.append(f"    value = data[{name!r}]")
             decode_lines.append(f"    set{index}(event, None if value is None else dec{index}(value))")
         else:

@@ -61,7 +61,7 @@ class Portfolio:
         def positions(raw: dict[str, Any], status: PositionStatus) -> dict[int, Position]:
             result = {}
             for key, value in raw.items():
-                position = Position.from_dict(value, status, kinds[value["pair_id"]])
+                position = Position.from_dict(value, int(key), status, kinds[value["pair_id"]])
                 trades.update(position.trades)
                 result[int(key)] = position
             return result

@@ -2,7 +2,8 @@
 
 Quantity, average entry price and realised PnL are kept up to date by the reducer from fills; they
 are stored so that JavaScript clients can read them without re-deriving anything. A position's
-trades live inside it; its status is given by the map of the portfolio that holds it.
+trades live inside it; its id is its key in the portfolio's map, and its status is given by
+which map holds it.
 """
 
 from __future__ import annotations
@@ -79,7 +80,6 @@ class Position:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": self.id,
             "pair_id": self.pair_id,
             "direction": self.direction,
             "opened_at": format_time(self.opened_at),
@@ -100,8 +100,9 @@ class Position:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], status: PositionStatus, kind: PairKind) -> Position:
-        position_id = data["id"]
+    def from_dict(
+        cls, data: dict[str, Any], position_id: int, status: PositionStatus, kind: PairKind
+    ) -> Position:
         pair_id = data["pair_id"]
         closed_at = data.get("closed_at")
         mark_price = data.get("mark_price")
@@ -121,5 +122,7 @@ class Position:
             funding_paid=ZERO if funding is None else parse_decimal(funding),
             mark_price=None if mark_price is None else parse_decimal(mark_price),
             frozen_reason=data.get("frozen_reason"),
-            trades={int(k): Trade.from_dict(t, position_id, pair_id) for k, t in data["trades"].items()},
+            trades={
+                int(k): Trade.from_dict(t, int(k), position_id, pair_id) for k, t in data["trades"].items()
+            },
         )

@@ -65,6 +65,7 @@ def _normalise_decimal_context() -> None:
         context.prec = _PRECISION
         context.rounding = _ROUNDING
 
+
 Handler = Callable[[State, Any], None]
 _HANDLERS: dict[type[Event], Handler] = {}
 

@@ -134,8 +134,8 @@ class Trade:
     """An order for `quantity` of a pair's base asset, and what became of it.
 
     `updated_at` is when the trade entered its current status; the log keeps the full history.
-    In JSON a trade sits inside its position, so `position_id` and `pair_id` are not repeated in
-    it, and optional fields that are None are left out.
+    In JSON a trade sits inside its position's `trades` map under its id, so neither its id nor
+    `position_id` nor `pair_id` is repeated in it, and optional fields that are None are left out.
     """
 
     id: int
@@ -175,7 +175,6 @@ class Trade:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": self.id,
             "side": self.side,
             "type": self.order_type,
             "status": self.status,
@@ -196,11 +195,11 @@ class Trade:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], position_id: int, pair_id: int) -> Trade:
+    def from_dict(cls, data: dict[str, Any], trade_id: int, position_id: int, pair_id: int) -> Trade:
         limit = data.get("limit")
         expires_at = data.get("expires_at")
         return cls(
-            id=data["id"],
+            id=trade_id,
             position_id=position_id,
             pair_id=pair_id,
             side=Side(data["side"]),

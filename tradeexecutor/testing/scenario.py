@@ -31,8 +31,12 @@ class Scenario:
     """Emits events for a BTC/USDT spot account; `tick()` advances the clock one second."""
 
     def __init__(
-        self, start: datetime | None = None, executor_id: str = "test", step: timedelta | None = None
-    ):
+        self,
+        start: datetime | None = None,
+        executor_id: str = "test",
+        step: timedelta | None = None,
+        realistic_ids: bool = False,
+    ) -> None:
         self.now = start or utc(2026, 1, 1)
         self.step = step or timedelta(seconds=1)
         self.executor_id = executor_id
@@ -40,6 +44,7 @@ class Scenario:
         self.next_position_id = 1
         self.cycle = 0
         self.pair_id = 1
+        self.realistic_ids = realistic_ids
 
     def tick(self) -> datetime:
         self.now += self.step
@@ -97,6 +102,21 @@ class Scenario:
         self.cycle += 1
         at = self.tick()
         return [ValuationRecorded(at, {self.pair_id: price}), CycleCompleted(at, self.cycle)]
+
+    def cycles(self, count: int, trade_every: int = 20) -> Iterator[Event]:
+        """A live-like log: every cycle values the portfolio; every `trade_every` cycles a trade
+        opens or closes a position."""
+        open_position: int | None = None
+        for i in range(count):
+            price = Decimal(30000 + (i * 37) % 2000) + Decimal(i % 100) / 100
+            if i % trade_every == 0:
+                if open_position is None:
+                    yield from self.trade(Side.buy, Decimal("0.0125"), price)
+                    open_position = self.next_position_id - 1
+                else:
+                    yield from self.trade(Side.sell, Decimal("0.0125"), price, open_position)
+                    open_position = None
+            yield from self.cycle_end(price)
 
     def closed_positions(self, count: int) -> Iterator[Event]:
         """`count` round trips with varied prices, a valuation and cycle after each."""

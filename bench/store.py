@@ -1,0 +1,182 @@
+"""Benchmark of the event store: snapshot save/load against dataclasses-json, replay, append, start-up.
+
+Run: `python bench/store.py` (add `--quick` for a smaller run). Prints one `name: value` line per
+figure. Nothing here passes or fails on time; the figures go into closing notes and the README.
+
+The dataclasses-json comparison serialises the very same `State` object in the same run, with
+dataclasses-json's own `to_json`/`from_json` (its defaults: datetimes as epoch floats, Decimals as
+strings). The state's derived trade index is emptied for that run so it serialises each trade once,
+as our snapshot does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tradeexecutor.state.events import Event
+from tradeexecutor.state.reducer import fold
+from tradeexecutor.state.state import State
+from tradeexecutor.store.eventlog import encode_line
+from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
+from tradeexecutor.store.state_store import StateStore, load_state
+from tradeexecutor.testing.scenario import Scenario
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """Best wall time of `repeat` runs (a full collection first, so earlier garbage does not count)."""
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def big_state(round_trips: int) -> State:
+    scenario = Scenario(realistic_ids=True)
+    return fold([*scenario.setup(), *scenario.closed_positions(round_trips)])
+
+
+def dataclasses_json_figures(state: State, folder: Path) -> tuple[float, float]:
+    """Save and load the same state with dataclasses-json; restores our own methods afterwards."""
+    from dataclasses_json import dataclass_json
+
+    from tradeexecutor.state import balance, identifiers, portfolio, position, trade, uptime, valuation
+    from tradeexecutor.state import state as state_module
+
+    classes = [
+        trade.Fill, trade.Trade, position.Position, portfolio.Portfolio, identifiers.Asset,
+        identifiers.TradingPair, balance.BalanceUpdate, valuation.ValuationPoint, uptime.Run, uptime.Uptime,
+        state_module.State,
+    ]  # fmt: skip
+    saved = {cls: {name: cls.__dict__[name] for name in ("to_dict", "from_dict") if name in cls.__dict__} for cls in classes}
+    index = state.portfolio.trades
+    state.portfolio.trades = {}
+    path = folder / "dcj.json"
+    try:
+        for cls in classes:
+            dataclass_json(cls)
+
+        def save() -> None:
+            data = state.to_json().encode()  # type: ignore[attr-defined]
+            with open(path, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+        save_s, _ = timed(save)
+        load_s, loaded = timed(lambda: state_module.State.from_json(path.read_bytes()))  # type: ignore[attr-defined]
+        assert len(loaded.portfolio.closed_positions) == len(state.portfolio.closed_positions)
+    finally:
+        state.portfolio.trades = index
+        for cls, methods in saved.items():
+            for name in ("to_json", "from_json", "to_dict", "from_dict", "schema"):
+                if name in cls.__dict__ and name not in methods:
+                    delattr(cls, name)
+            for name, method in methods.items():
+                setattr(cls, name, method)
+    return save_s, load_s
+
+
+def write_log(path: Path, events: Iterator[Event]) -> int:
+    count = 0
+    with open(path, "wb", buffering=1 << 20) as handle:
+        for count, event in enumerate(events, start=1):
+            handle.write(encode_line(count, event))
+    return count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, for a smoke run")
+    parser.add_argument("--skip-dcj", action="store_true", help="skip the slow dataclasses-json comparison")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    round_trips = 10_000 // scale
+    replay_events = 1_000_000 // scale
+    folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    try:
+        state = big_state(round_trips)
+        trades = len(state.portfolio.trades)
+        print(f"closed_positions: {len(state.portfolio.closed_positions)}")
+        print(f"trades: {trades}")
+
+        snapshot = folder / "s.json"
+        save_s, size = timed(lambda: save_snapshot(snapshot, state), repeat=3)
+        load_s, loaded = timed(lambda: load_snapshot(snapshot), repeat=3)
+        assert loaded is not None and loaded.total_equity() == state.total_equity()
+        print(f"save_s: {save_s:.3f}")
+        print(f"load_s: {load_s:.3f}")
+        print(f"snapshot_bytes: {size}")
+        print(f"bytes_per_trade: {size / trades:.1f}")
+        if not args.skip_dcj:
+            dcj_save_s, dcj_load_s = dataclasses_json_figures(state, folder)
+            print(f"dcj_save_s: {dcj_save_s:.3f}")
+            print(f"dcj_load_s: {dcj_load_s:.3f}")
+            print(f"save_speedup: {dcj_save_s / save_s:.1f}")
+            print(f"load_speedup: {dcj_load_s / load_s:.1f}")
+        sys.stdout.flush()
+
+        # Replay: a live-like log (a valuation and a cycle every cycle, a trade every 20 cycles).
+        paths = StatePaths(folder, "replay")
+        scenario = Scenario(realistic_ids=True)
+        per_cycle = 2 + 3 / 20
+        cycles = int((replay_events - 6) / per_cycle)
+        count = write_log(paths.log, iter([*scenario.setup(), *scenario.cycles(cycles)]))
+        replay_s, replayed = timed(lambda: load_state(paths, use_snapshot=False))
+        assert replayed.last_event_seq == count
+        print(f"replay_events: {count}")
+        print(f"replay_s: {replay_s:.3f}")
+        print(f"replay_events_per_s: {count / replay_s:.0f}")
+        del replayed
+        sys.stdout.flush()
+
+        # Append: batches of 100 events, one write and one fsync per batch, through StateStore.record.
+        scenario = Scenario(realistic_ids=True)
+        events = [*scenario.setup(), *scenario.cycles(200_000 // scale)]
+        batches = [events[i : i + 100] for i in range(0, len(events), 100)]
+        with StateStore(folder, "append") as store:
+            append_s, _ = timed(lambda: [store.record(batch) for batch in batches])
+        print(f"append_events: {len(events)}")
+        print(f"append_events_per_s: {len(events) / append_s:.0f}")
+        sys.stdout.flush()
+
+        # Start-up: the big state's snapshot plus a 10,000-event tail in the log.
+        scenario = Scenario(realistic_ids=True)
+        base = [*scenario.setup(), *scenario.closed_positions(round_trips)]
+        tail = list(scenario.cycles(5_000))[: 10_000 // scale]
+        start_paths = StatePaths(folder, "startup")
+        write_log(start_paths.log, iter(base))
+        save_snapshot(start_paths.snapshot, fold(base))
+        with open(start_paths.log, "ab") as handle:
+            for seq, event in enumerate(tail, start=len(base) + 1):
+                handle.write(encode_line(seq, event))
+
+        def start() -> State:
+            store = StateStore(folder, "startup").open()
+            store.close(snapshot=False)
+            return store.state
+
+        startup_s, started = timed(start, repeat=3)
+        assert started.last_event_seq == len(base) + len(tail)
+        print(f"startup_tail_events: {len(tail)}")
+        print(f"startup_s: {startup_s:.3f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
