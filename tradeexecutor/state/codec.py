@@ -84,6 +84,23 @@ def _codec_for(hint: Any) -> tuple[Encoder, Decoder]:
             raise TypeError(f"unsupported union {hint!r}")
         enc, dec = _codec_for(args[0])
         return (lambda v: None if v is None else enc(v)), (lambda v: None if v is None else dec(v))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise TypeError(f"unsupported tuple type {hint!r}")
+        item_enc, item_dec = _codec_for(args[0])
+
+        def encode_tuple(value: Any) -> list[Any]:
+            if not isinstance(value, (tuple, list)):
+                raise SerialisationError(f"expected a tuple, got {type(value).__name__}")
+            return [item_enc(item) for item in value]
+
+        def decode_tuple(value: Any) -> tuple[Any, ...]:
+            if type(value) is not list:
+                raise SerialisationError(f"expected a list, got {value!r}")
+            return tuple(item_dec(item) for item in value)
+
+        return encode_tuple, decode_tuple
     if origin is dict:
         key_type, value_type = typing.get_args(hint)
         value_enc, value_dec = _codec_for(value_type)

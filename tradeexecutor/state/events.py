@@ -198,8 +198,52 @@ class ValuationRecorded(Event):
 
 @dataclass(slots=True, frozen=True)
 class CycleCompleted(Event):
+    """A cycle finished: live positions are marked at the last observed prices and the equity
+    curve gets a point."""
+
     type_name: ClassVar[str] = "cycle_completed"
     cycle: int
+
+
+@dataclass(slots=True, frozen=True)
+class MarketObserved(Event):
+    """A candle the strategy is about to see; recorded first so replay can decide again."""
+
+    type_name: ClassVar[str] = "market_observed"
+    pair_id: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+@dataclass(slots=True, frozen=True)
+class StrategyDecided(Event):
+    """The intents a strategy returned in a cycle (only written when there were any)."""
+
+    type_name: ClassVar[str] = "strategy_decided"
+    cycle: int
+    intents: tuple[str, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class StrategyFailed(Event):
+    """The strategy raised; `traceback` is the formatted text (RunState keeps the tblib form)."""
+
+    type_name: ClassVar[str] = "strategy_failed"
+    cycle: int
+    error: str
+    traceback: str
+
+
+@dataclass(slots=True, frozen=True)
+class IntentRefused(Event):
+    """An intent the risk checks or the sizing refused before anything was sent."""
+
+    type_name: ClassVar[str] = "intent_refused"
+    intent: str
+    reason: str
 
 
 @dataclass(slots=True, frozen=True)
@@ -246,6 +290,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CycleCompleted,
         RepairApplied,
         StrategyStateChanged,
+        MarketObserved,
+        StrategyDecided,
+        IntentRefused,
+        StrategyFailed,
     )
 }
 

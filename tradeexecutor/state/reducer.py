@@ -25,6 +25,8 @@ from tradeexecutor.state.events import (
     FeeCharged,
     FillReceived,
     FundingPaid,
+    IntentRefused,
+    MarketObserved,
     OrderCancelled,
     OrderExpired,
     OrderFailed,
@@ -35,6 +37,8 @@ from tradeexecutor.state.events import (
     PositionUnfrozen,
     RepairApplied,
     StateCreated,
+    StrategyDecided,
+    StrategyFailed,
     StrategyStateChanged,
     TradePlanned,
     ValuationRecorded,
@@ -495,16 +499,22 @@ def _valuation_recorded(state: State, event: ValuationRecorded) -> None:
             raise InvalidEvent(event, f"price for unknown pair id {pair_id}")
         if price <= 0:
             raise InvalidEvent(event, f"price {price} for pair {pair_id} must be positive")
-    prices = event.prices
-    for position in state.portfolio.live_positions():
-        price = prices.get(position.pair_id)
-        if price is not None:
-            position.mark_price = price
+    _record_valuation(state, event, event.prices)
+
+
+def _record_valuation(state: State, event: Event, prices: dict[int, Decimal]) -> None:
+    """Mark live positions at `prices` (where given) and append a point to the equity curve."""
+    portfolio = state.portfolio
+    if portfolio.open_positions or portfolio.frozen_positions:
+        for position in portfolio.live_positions():
+            price = prices.get(position.pair_id)
+            if price is not None:
+                position.mark_price = price
+        positions_value = state.positions_value()
+    else:
+        positions_value = ZERO
     cash = state.cash()
-    positions_value = state.positions_value()
-    state.valuations.append(
-        ValuationPoint(event.at, state.cycle, cash + positions_value, cash, positions_value)
-    )
+    state.valuations.append(ValuationPoint(event.at, state.cycle, cash + positions_value, cash, positions_value))
 
 
 @handles(CycleCompleted)
@@ -517,6 +527,35 @@ def _cycle_completed(state: State, event: CycleCompleted) -> None:
     state.cycle = event.cycle
     run.last_cycle_at = event.at
     run.cycles += 1
+    _record_valuation(state, event, state.last_prices)
+
+
+@handles(MarketObserved)
+def _market_observed(state: State, event: MarketObserved) -> None:
+    if event.pair_id not in state.pairs:
+        raise InvalidEvent(event, f"observation of unknown pair id {event.pair_id}")
+    low, high = event.low, event.high
+    if not (0 < low <= event.open <= high and low <= event.close <= high):
+        raise InvalidEvent(event, f"inconsistent candle: open {event.open} high {high} low {low} close {event.close}")
+    if event.volume < 0:
+        raise InvalidEvent(event, f"negative volume {event.volume}")
+    state.last_prices[event.pair_id] = event.close
+
+
+@handles(StrategyDecided)
+def _strategy_decided(state: State, event: StrategyDecided) -> None:
+    if event.cycle != state.cycle + 1:
+        raise InvalidEvent(event, f"decision for cycle {event.cycle} during cycle {state.cycle + 1}")
+
+
+@handles(StrategyFailed)
+def _strategy_failed(state: State, event: StrategyFailed) -> None:
+    """Recorded for the operator; the run stops, the money is untouched."""
+
+
+@handles(IntentRefused)
+def _intent_refused(state: State, event: IntentRefused) -> None:
+    """Recorded for the audit trail; refusing an intent changes no balance."""
 
 
 @handles(StrategyStateChanged)

@@ -15,7 +15,7 @@ from tradeexecutor.state.identifiers import Asset, TradingPair
 from tradeexecutor.state.portfolio import Portfolio
 from tradeexecutor.state.uptime import Uptime
 from tradeexecutor.state.valuation import ValuationPoint
-from tradeexecutor.state.values import ZERO, format_optional_time, parse_optional_time
+from tradeexecutor.state.values import ZERO, format_optional_time, parse_decimal, parse_optional_time
 
 #: Version of the snapshot's JSON layout; the store migrates older snapshots or refuses newer ones.
 SCHEMA_VERSION = 1
@@ -35,6 +35,7 @@ class State:
     valuations: list[ValuationPoint] = field(default_factory=list)
     uptime: Uptime = field(default_factory=Uptime)
     strategy_states: dict[str, str] = field(default_factory=dict)
+    last_prices: dict[int, Decimal] = field(default_factory=dict)
 
     def cash(self) -> Decimal:
         """The reserve in the reserve currency (zero before the state is created)."""
@@ -63,6 +64,7 @@ class State:
             "valuations": [v.to_dict() for v in self.valuations],
             "uptime": self.uptime.to_dict(),
             "strategy_states": dict(self.strategy_states),
+            "last_prices": {str(k): str(v) for k, v in self.last_prices.items()},
         }
 
     @classmethod
@@ -81,4 +83,5 @@ class State:
             valuations=[ValuationPoint.from_dict(v) for v in data["valuations"]],
             uptime=Uptime.from_dict(data["uptime"]),
             strategy_states=dict(data["strategy_states"]),
+            last_prices={int(k): parse_decimal(v) for k, v in data["last_prices"].items()},
         )

@@ -128,7 +128,7 @@ class EventLog:
         """
         return self.append_lines([encode_line(first_seq + i, event) for i, event in enumerate(events)])
 
-    def append_lines(self, lines: Sequence[bytes]) -> int:
+    def append_lines(self, lines: Sequence[bytes], fsync: bool = True) -> int:
         """Append encoded lines with one write and one fsync (and fsync the folder for a new file)."""
         if not lines:
             return 0
@@ -139,7 +139,8 @@ class EventLog:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         if created:

@@ -58,8 +58,12 @@ def load_state(paths: StatePaths, use_snapshot: bool = True, until_seq: int | No
 class StateStore:
     """Holds the writer lock, the live `State`, and appends events to the log."""
 
-    def __init__(self, state_dir: Path | str, executor_id: str) -> None:
+    def __init__(self, state_dir: Path | str, executor_id: str, fsync_each_batch: bool = True) -> None:
+        """`fsync_each_batch=False` is for backtests, which touch no outside world: records are
+        buffered and written in large chunks, and fsynced once on `flush()`/`close()`."""
         self.paths = StatePaths(Path(state_dir), executor_id)
+        self.fsync_each_batch = fsync_each_batch
+        self._buffer: list[bytes] = []
         self._lock = WriterLock(self.paths.lock)
         self.state = State()
         self._log = EventLog(self.paths.log, repair_hint(self.paths.state_dir, executor_id))
@@ -99,17 +103,31 @@ class StateStore:
                 break
             lines.append(line)
         if lines:
-            self._log.append_lines(lines)
+            if self.fsync_each_batch:
+                self._log.append_lines(lines)
+            else:
+                self._buffer.extend(lines)
+                if len(self._buffer) >= 16384:
+                    self._log.append_lines(self._buffer, fsync=False)
+                    self._buffer = []
         if error is not None:
             raise error
 
+    def flush(self) -> None:
+        """Write and fsync anything buffered (only buffered stores hold anything back)."""
+        if self._buffer:
+            self._log.append_lines(self._buffer)
+            self._buffer = []
+
     def save_snapshot(self) -> int:
+        self.flush()  # the snapshot must never be ahead of the log on disk
         return save_snapshot(self.paths.snapshot, self.state)
 
     def close(self, snapshot: bool = True) -> None:
         if not self._open:
             return
         try:
+            self.flush()
             if snapshot and self.state.last_event_seq:
                 self.save_snapshot()
         finally:

@@ -16,11 +16,11 @@ from tradeexecutor.state.events import (
     Event,
     ExecutorStarted,
     FillReceived,
+    MarketObserved,
     OrderSubmitted,
     PairRegistered,
     StateCreated,
     TradePlanned,
-    ValuationRecorded,
 )
 from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.trade import OrderType, Side
@@ -101,7 +101,10 @@ class Scenario:
     def cycle_end(self, price: Decimal) -> list[Event]:
         self.cycle += 1
         at = self.tick()
-        return [ValuationRecorded(at, {self.pair_id: price}), CycleCompleted(at, self.cycle)]
+        return [
+            MarketObserved(at, self.pair_id, price, price, price, price, Decimal("1.5")),
+            CycleCompleted(at, self.cycle),
+        ]
 
     def cycles(self, count: int, trade_every: int = 20) -> Iterator[Event]:
         """A live-like log: every cycle values the portfolio; every `trade_every` cycles a trade

@@ -1,0 +1,381 @@
+"""The cycle runner: one loop for backtest, paper and live.
+
+Each cycle:
+1. the venue reports what happened to open orders (fills, expiries);
+2. the candle the strategy will see is recorded (`market_observed`);
+3. the strategy decides; its intents are recorded (`strategy_decided`), checked against the risk
+   limits, sized, planned (`trade_planned`, logged before anything is sent) and submitted;
+4. `cycle_completed` marks positions at the observed prices and adds an equity point.
+An exception in the strategy is recorded (`strategy_failed`) and in `RunState`, and ends the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import traceback as traceback_module
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+
+from tradeexecutor import __version__
+from tradeexecutor.execution.venue import Venue
+from tradeexecutor.market.candles import Candle
+from tradeexecutor.state.errors import InvalidEvent
+from tradeexecutor.state.events import (
+    AssetRegistered,
+    CycleCompleted,
+    DepositMade,
+    Event,
+    ExecutorStarted,
+    FillReceived,
+    IntentRefused,
+    MarketObserved,
+    OrderCancelled,
+    PairRegistered,
+    StateCreated,
+    StrategyDecided,
+    StrategyFailed,
+    StrategyStateChanged,
+    TradePlanned,
+)
+from tradeexecutor.state.identifiers import PairKind, TradingPair
+from tradeexecutor.state.position import Direction, Position
+from tradeexecutor.state.state import State
+from tradeexecutor.state.trade import OrderType, Side, TradeStatus
+from tradeexecutor.store.state_store import StateStore
+from tradeexecutor.strategy.api import CandleHistory, CycleInput
+from tradeexecutor.strategy.intents import CancelOrder, ClosePosition, Intent, OrderIntent, Transition
+from tradeexecutor.strategy.loader import LoadedStrategy
+from tradeexecutor.strategy.risk import RiskLimits
+from tradeexecutor.strategy.runstate import RUN_STATE, Crash, RunState
+
+
+class StrategyError(Exception):
+    """The strategy returned something the runner cannot use."""
+
+
+class RunSetupError(Exception):
+    """The run cannot start as configured (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    symbol: str = "BTC/USDT"
+    base: str = "BTC"
+    quote: str = "USDT"
+    venue: str = "simulated"
+    kind: PairKind = PairKind.spot
+    base_decimals: int = 8
+    quote_decimals: int = 6
+
+    @classmethod
+    def from_symbol(cls, symbol: str, venue: str = "simulated", base_decimals: int = 8) -> MarketSpec:
+        if symbol.count("/") != 1:
+            raise RunSetupError(f"pair {symbol!r} is not of the form BASE/QUOTE (e.g. BTC/USDT)")
+        base, quote = symbol.split("/")
+        return cls(symbol=symbol, base=base, quote=quote, venue=venue, base_decimals=base_decimals)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    executor_id: str
+    mode: str
+    market: MarketSpec = field(default_factory=MarketSpec)
+    initial_cash: Decimal = Decimal("10000")
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    max_cycles: int | None = None
+    cycle_duration: float = 0.0
+    snapshot_every: int = 0
+
+
+@dataclass
+class RunOutcome:
+    state: State
+    cycles_run: int
+    crash: Crash | None = None
+    stopped_early: bool = False
+
+
+def client_order_id(state: State, trade_id: int) -> str:
+    """Unique per state: `te` + the state's creation time in base32 + the trade id (≤ 36 chars)."""
+    created = state.created_at
+    stamp = int(created.timestamp() * 1000) if created else 0
+    code = base64.b32encode(stamp.to_bytes(6, "big")).decode().rstrip("=").lower()
+    return f"te{code}-{trade_id}"
+
+
+class CycleRunner:
+    def __init__(
+        self,
+        store: StateStore,
+        strategy: LoadedStrategy,
+        venue: Venue,
+        candles: Sequence[Candle],
+        config: RunConfig,
+        run_state: RunState = RUN_STATE,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.strategy = strategy
+        self.venue = venue
+        self.candles = list(candles)
+        self.config = config
+        self.run_state = run_state
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress
+        self._filled: set[int] = set()
+
+    # --- set-up ------------------------------------------------------------------------------------
+
+    def _record(self, events: Sequence[Event]) -> None:
+        self.store.record(events)
+
+    def _record_watching_fills(self, events: Sequence[Event]) -> None:
+        self.store.record(events)
+        for event in events:
+            if type(event) is FillReceived:
+                self._filled.add(event.trade_id)
+
+    def _ensure_created(self, at: datetime) -> TradingPair:
+        state = self.store.state
+        market = self.config.market
+        if state.created_at is None:
+            if self.config.initial_cash <= 0:
+                raise RunSetupError(f"--initial-cash must be positive, got {self.config.initial_cash}")
+            self._record(
+                [
+                    StateCreated(at, self.config.executor_id, market.quote),
+                    AssetRegistered(at, market.quote, market.quote_decimals),
+                    AssetRegistered(at, market.base, market.base_decimals),
+                    PairRegistered(at, 1, market.symbol, market.base, market.quote, market.venue, market.kind),
+                    DepositMade(at, market.quote, self.config.initial_cash, "initial cash"),
+                ]
+            )
+        for pair in state.pairs.values():
+            if pair.symbol == market.symbol:
+                return pair
+        raise RunSetupError(
+            f"the state in {self.store.paths.state_dir} trades {[p.symbol for p in state.pairs.values()]}, "
+            f"not {market.symbol}; use another --id or --state-dir"
+        )
+
+    def _first_index(self) -> int:
+        """Resume after the last completed cycle: the first candle newer than its valuation."""
+        valuations = self.store.state.valuations
+        if not valuations:
+            return 0
+        last = valuations[-1].at
+        for index, candle in enumerate(self.candles):
+            if candle.at > last:
+                return index
+        return len(self.candles)
+
+    def _settle_unsent(self, at: datetime) -> None:
+        """Trades planned but never submitted before a restart were never sent: cancel them."""
+        unsent = [t for t in self.store.state.portfolio.trades.values() if t.status is TradeStatus.planned]
+        if unsent:
+            self._record([OrderCancelled(at, t.id, "planned before a restart and never sent") for t in unsent])
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        if not self.candles:
+            raise RunSetupError("the market data has no candles")
+        state = self.store.state
+        start_index = self._first_index()
+        first_at = self.candles[min(start_index, len(self.candles) - 1)].at
+        pair = self._ensure_created(self.candles[0].at)
+        started_at = self.clock() if self.clock else first_at
+        self._record([ExecutorStarted(started_at, __version__, self.config.mode)])
+        self._settle_unsent(started_at)
+        adopt = getattr(self.venue, "adopt_open_orders", None)
+        if adopt is not None:
+            adopt(state)
+        self.run_state.started(
+            self.config.executor_id, self.config.mode, started_at, str(self.strategy.path), self.strategy.source_sha256
+        )
+        end_index = len(self.candles)
+        if self.config.max_cycles is not None:
+            end_index = min(end_index, start_index + self.config.max_cycles)
+        history = CandleHistory(self.candles)
+        decide = self.strategy.decide
+        on_fill = self.strategy.on_fill
+        parameters = self.strategy.parameters
+        record = self.store.record
+        venue_record = self._record_watching_fills if on_fill else record
+        pair_id = pair.id
+        run_state = self.run_state
+        progress = self.progress
+        pace = self.config.cycle_duration
+        snapshot_every = self.config.snapshot_every
+        total = end_index - start_index
+        cycles_run = 0
+        first_cycle = True
+        for index in range(start_index, end_index):
+            candle = self.candles[index]
+            at = candle.at
+            self.venue.on_cycle(state, candle, venue_record)
+            record([MarketObserved(at, pair_id, candle.open, candle.high, candle.low, candle.close, candle.volume)])
+            history.advance_to(index + 1)
+            cycle = state.cycle + 1
+            cycle_input = CycleInput(at, cycle, state, pair, history, candle.close, None, parameters)
+            try:
+                intents = self._decide(cycle_input, decide, on_fill, first_cycle)
+                first_cycle = False
+                if intents:
+                    self._execute(cycle_input, candle, intents, venue_record)
+            except Exception as exc:  # the strategy's own failure: record it, stop the run
+                return self._crashed(state, at, cycle, exc, cycles_run)
+            record([CycleCompleted(at, cycle)])
+            cycles_run += 1
+            run_state.cycle_done(cycle, at, len(state.portfolio.open_positions), len(state.portfolio.frozen_positions), None)
+            if snapshot_every and cycles_run % snapshot_every == 0:
+                self.store.save_snapshot()
+            if progress is not None:
+                progress(cycles_run, total)
+            if pace:
+                self.sleep(pace)
+        run_state.stopped()
+        return RunOutcome(state, cycles_run, stopped_early=end_index < len(self.candles))
+
+    def _decide(
+        self, cycle_input: CycleInput, decide: Callable, on_fill: Callable | None, first_cycle: bool
+    ) -> list[Intent]:
+        intents: list[Intent] = []
+        if first_cycle and self.strategy.on_start is not None:
+            intents.extend(self._intents(self.strategy.on_start(cycle_input), "on_start"))
+        if on_fill is not None and self._filled:
+            trades = cycle_input.state.portfolio.trades
+            for trade_id in sorted(self._filled):
+                intents.extend(self._intents(on_fill(cycle_input, trades[trade_id]), "on_fill"))
+            self._filled.clear()
+        result = decide(cycle_input)
+        if intents:
+            return intents + self._intents(result, "decide")
+        return self._intents(result, "decide") if result else []
+
+    @staticmethod
+    def _intents(result: object, hook: str) -> list[Intent]:
+        if result is None:
+            return []
+        if not isinstance(result, list | tuple):
+            raise StrategyError(f"{hook}() must return a list of intents, not {type(result).__name__}")
+        for item in result:
+            if not isinstance(item, OrderIntent | ClosePosition | CancelOrder | Transition):
+                raise StrategyError(
+                    f"{hook}() returned {item!r}, which is not an intent; "
+                    "use market_buy/limit_sell/close_position/cancel/machine.go from tradeexecutor.strategy"
+                )
+        return list(result)
+
+    def _crashed(self, state: State, at: datetime, cycle: int, exc: Exception, cycles_run: int) -> RunOutcome:
+        crash = self.run_state.crashed(at, cycle, exc)
+        text = "".join(traceback_module.format_exception(exc))
+        self.store.record([StrategyFailed(at, cycle, f"{type(exc).__name__}: {exc}", text)])
+        return RunOutcome(state, cycles_run, crash=crash)
+
+    # --- intents ---------------------------------------------------------------------------------------
+
+    def _execute(self, cycle_input: CycleInput, candle: Candle, intents: list[Intent], record: Callable) -> None:
+        state = cycle_input.state
+        at = cycle_input.timestamp
+        self.store.record([StrategyDecided(at, cycle_input.cycle, tuple(i.describe() for i in intents))])
+        for intent in intents:
+            if isinstance(intent, Transition):
+                try:
+                    self.store.record([StrategyStateChanged(at, intent.machine, intent.from_state, intent.to_state)])
+                except InvalidEvent as exc:
+                    raise StrategyError(f"state machine transition refused: {exc.problem}") from None
+            elif isinstance(intent, CancelOrder):
+                trade = state.portfolio.trades.get(intent.trade_id)
+                if trade is None or trade.is_finished or trade.status is TradeStatus.planned:
+                    self._refuse(at, intent, f"trade {intent.trade_id} is not an open order")
+                else:
+                    self.venue.cancel(state, trade, candle, record, "cancelled by the strategy")
+            else:
+                self._order(cycle_input, candle, intent, record)
+
+    def _refuse(self, at: datetime, intent: Intent, reason: str) -> None:
+        self.store.record([IntentRefused(at, intent.describe(), reason)])
+
+    def _order(self, cycle_input: CycleInput, candle: Candle, intent: OrderIntent | ClosePosition, record: Callable) -> None:
+        state = cycle_input.state
+        at = cycle_input.timestamp
+        pair = cycle_input.pair
+        portfolio = state.portfolio
+        if isinstance(intent, ClosePosition):
+            position = (
+                portfolio.open_positions.get(intent.position_id)
+                if intent.position_id is not None
+                else cycle_input.position
+            )
+            if position is None or not position.quantity:
+                self._refuse(at, intent, "no open position with a quantity to close")
+                return
+            side = Side.sell if position.direction is Direction.long else Side.buy
+            quantity = position.quantity - self._pending_reduction(position)
+            if quantity <= 0:
+                self._refuse(at, intent, f"position {position.id} is already being closed")
+                return
+            limit, timeout = intent.limit_price, intent.timeout
+        else:
+            position = cycle_input.position
+            side = intent.side
+            limit, timeout = intent.limit_price, intent.timeout
+            price = limit if limit is not None else cycle_input.last_price
+            if intent.quantity is not None:
+                quantity = intent.quantity
+            else:
+                assert intent.value is not None
+                decimals = state.assets[pair.base].decimals
+                quantity = (intent.value / price).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN)
+            if quantity <= 0:
+                self._refuse(at, intent, "the order's value is too small for one unit of the base asset")
+                return
+        increases = position is None or ((position.direction is Direction.long) == (side is Side.buy))
+        if position is None and side is Side.sell and pair.kind is PairKind.spot:
+            self._refuse(at, intent, f"no {pair.base} position to sell on spot {pair.symbol}")
+            return
+        if position is not None and not increases and quantity > position.quantity:
+            self._refuse(at, intent, f"position {position.id} holds {position.quantity}, cannot sell {quantity}")
+            return
+        price = limit if limit is not None else cycle_input.last_price
+        position_value = position.value if position is not None else Decimal(0)
+        problem = self.config.risk.check(state, quantity * price, increases, position_value, limit, cycle_input.last_price)
+        if problem:
+            self._refuse(at, intent, problem)
+            return
+        trade_id = portfolio.next_trade_id
+        position_id = position.id if position is not None else portfolio.next_position_id
+        expires_at = at + timeout if timeout is not None else None
+        self.store.record(
+            [
+                TradePlanned(
+                    at,
+                    trade_id,
+                    position_id,
+                    pair.id,
+                    side,
+                    OrderType.limit if limit is not None else OrderType.market,
+                    quantity,
+                    limit,
+                    client_order_id(state, trade_id),
+                    expires_at,
+                )
+            ]
+        )
+        self.venue.submit(state, portfolio.trades[trade_id], candle, record)
+
+    @staticmethod
+    def _pending_reduction(position: Position) -> Decimal:
+        """Quantity already on its way out in open orders that reduce the position."""
+        closing = Side.sell if position.direction is Direction.long else Side.buy
+        return sum(
+            (t.remaining_quantity for t in position.trades.values() if t.side is closing and not t.is_finished),
+            Decimal(0),
+        )
