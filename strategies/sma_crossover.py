@@ -20,17 +20,19 @@ PARAMETERS = {
 
 
 def decide(cycle: CycleInput) -> list[Intent]:
+    candles = cycle.candles
     fast_n, slow_n = cycle.parameters["fast"], cycle.parameters["slow"]
-    closes = cycle.candles.closes(slow_n + 1)
-    if len(closes) < slow_n + 1:
+    slow_before = candles.sma(slow_n, ago=1)
+    if slow_before is None:
         return []
-    fast_now = sum(closes[-fast_n:]) / fast_n
-    slow_now = sum(closes[-slow_n:]) / slow_n
-    fast_before = sum(closes[-fast_n - 1 : -1]) / fast_n
-    slow_before = sum(closes[-slow_n - 1 : -1]) / slow_n
-    position = cycle.position
-    if fast_before <= slow_before and fast_now > slow_now and position is None and not cycle.pending_trades():
-        return [market_buy(value=(cycle.cash * cycle.parameters["allocation"]).quantize(Decimal("0.01")))]
-    if fast_before >= slow_before and fast_now < slow_now and position is not None and position.quantity:
-        return [close_position()]
+    fast_now, slow_now = candles.sma(fast_n), candles.sma(slow_n)
+    fast_before = candles.sma(fast_n, ago=1)
+    assert fast_now is not None and slow_now is not None and fast_before is not None
+    if fast_before <= slow_before and fast_now > slow_now:
+        if cycle.position is None and not cycle.pending_trades():
+            return [market_buy(value=(cycle.cash * cycle.parameters["allocation"]).quantize(Decimal("0.01")))]
+    elif fast_before >= slow_before and fast_now < slow_now:
+        position = cycle.position
+        if position is not None and position.quantity:
+            return [close_position()]
     return []

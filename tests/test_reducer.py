@@ -245,7 +245,7 @@ def test_any_invalid_event_at_any_point_leaves_state_untouched(
 
 
 def test_values_json_cannot_carry_are_refused_before_reaching_the_log() -> None:
-    with pytest.raises(SerialisationError, match=r"DepositMade: expected a Decimal, got float"):
+    with pytest.raises(SerialisationError, match=r"DepositMade: amount: expected a Decimal, got float"):
         encode_line(1, DepositMade(T, "USDT", 1.5))  # type: ignore[arg-type]
     naive = T.replace(tzinfo=None)
     with pytest.raises(SerialisationError, match="naive datetime"):
@@ -272,3 +272,18 @@ def test_reducer_arithmetic_does_not_depend_on_the_callers_decimal_context() -> 
         context.rounding = decimal.ROUND_HALF_UP
         context.prec = 12
         assert build() == expected
+
+
+def test_templated_log_records_are_the_bytes_orjson_would_write() -> None:
+    import orjson
+
+    from tradeexecutor.state.codec import encode_event, encode_record
+    from tradeexecutor.state.events import MarketObserved
+
+    for event in [
+        MarketObserved(T, 1, D("1.5"), D("2"), D("1E-8"), D("1.50"), D("0")),
+        MarketObserved(T.replace(microsecond=123456), 2**52, D("-0"), D("3"), D("1"), D("2"), D("1e+3")),
+        CycleCompleted(T, 5),
+    ]:
+        type_name, at, data = encode_event(event)
+        assert encode_record(9, event) == orjson.dumps({"seq": 9, "type": type_name, "at": at, "data": data})

@@ -17,8 +17,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
+
 from tradeexecutor.state.errors import SerialisationError
-from tradeexecutor.state.events import EVENT_TYPES, Event
+from tradeexecutor.state.events import EVENT_TYPES, Event, slot_setter
 from tradeexecutor.state.values import format_time, parse_time
 
 Encoder = Callable[[Any], Any]
@@ -149,17 +151,22 @@ class _EventCodec:
     encode: Callable[[Event], dict[str, Any]]
     decode: Callable[[str, dict[str, Any]], Event]
     names: frozenset[str]
+    record: Callable[[int, Event], bytes]
 
 
 _CODECS: dict[type[Event], _EventCodec] = {}
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    for klass in cls.__mro__:
-        descriptor = klass.__dict__.get(name)
-        if descriptor is not None and hasattr(descriptor, "__set__"):
-            return descriptor.__set__
-    raise TypeError(f"{cls.__name__}.{name} is not a slot")
+_SAFE_INT = 2**53
+
+
+def _bad_value(name: str, value: Any, encoder: Encoder) -> None:
+    """Raise the encoder's own error for a value the inline check refused."""
+    try:
+        encoder(value)
+    except SerialisationError as exc:
+        raise SerialisationError(f"{name}: {exc}") from None
+    raise SerialisationError(f"{name}: cannot encode {value!r}")
 
 
 def _build_codec(cls: type[Event]) -> _EventCodec:
@@ -169,11 +176,12 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
         "cls": cls,
         "new": object.__new__,
         "parse_time": parse_time,
-        "set_at": _slot_setter(cls, "at"),
+        "set_at": slot_setter(cls, "at"),
         "SerialisationError": SerialisationError,
         "expected_names": sorted(names),
     }
-    encode_lines = ["def encode(event):", "    return {"]
+    encode_lines = ["def encode(event):"]
+    result_lines = ["    return {"]
     decode_lines = [
         "def decode(at, data):",
         f"    if len(data) != {len(names)}:",
@@ -181,6 +189,8 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
         "    event = new(cls)",
         "    set_at(event, parse_time(at))",
     ]
+    namespace["Decimal"] = Decimal
+    namespace["bad"] = _bad_value
     for index, name in enumerate(names):
         hint = hints[name]
         optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -189,21 +199,81 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
         encoder, decoder = _codec_for(hint)
         namespace[f"enc{index}"] = encoder
         namespace[f"dec{index}"] = decoder
-        namespace[f"set{index}"] = _slot_setter(cls, name)
+        namespace[f"set{index}"] = slot_setter(cls, name)
+        value = f"v{index}"
+        encode_lines.append(f"    {value} = event.{name}")
+        # Decimals, ints and strings are checked inline (the hot path of every cycle); other
+        # types go through their encoder function.
+        if hint is Decimal:
+            check = f"type({value}) is not Decimal or not {value}.is_finite()"
+            encoded = f"str({value})"
+        elif hint is int:
+            check = f"type({value}) is not int or not -{_SAFE_INT} < {value} < {_SAFE_INT}"
+            encoded = value
+        elif hint is str:
+            check = f"not isinstance({value}, str)"
+            encoded = value
+        else:
+            check = None
+            encoded = f"enc{index}({value})"
+        if check is not None:
+            guard = f"{value} is not None and ({check})" if optional else check
+            encode_lines.append(f"    if {guard}:")
+            encode_lines.append(f"        bad({name!r}, {value}, enc{index})")
+        if optional and encoded != value:
+            result_lines.append(f"        {name!r}: None if {value} is None else {encoded},")
+        else:
+            result_lines.append(f"        {name!r}: {encoded},")
         if optional:
-            encode_lines.append(
-                f"        {name!r}: None if event.{name} is None else enc{index}(event.{name}),"
-            )
             decode_lines.append(f"    value = data[{name!r}]")
             decode_lines.append(f"    set{index}(event, None if value is None else dec{index}(value))")
         else:
-            encode_lines.append(f"        {name!r}: enc{index}(event.{name}),")
             decode_lines.append(f"    set{index}(event, dec{index}(data[{name!r}]))")
+    encode_lines.extend(result_lines)
     encode_lines.append("    }")
     decode_lines.append("    return event")
     exec("\n".join(encode_lines), namespace)  # noqa: S102 - generated from our own dataclass fields
     exec("\n".join(decode_lines), namespace)  # noqa: S102
-    return _EventCodec(namespace["encode"], namespace["decode"], frozenset(names))
+    record = _record_encoder(cls, names, hints, namespace)
+    return _EventCodec(namespace["encode"], namespace["decode"], frozenset(names), record)
+
+
+def _record_encoder(
+    cls: type[Event], names: list[str], hints: dict[str, Any], namespace: dict[str, Any]
+) -> Callable[[int, Event], bytes]:
+    """The log record's JSON bytes for one event: `{"seq":..,"type":..,"at":..,"data":{..}}`.
+
+    Events whose fields are all Decimals and ints (the per-cycle `market_observed` and
+    `cycle_completed`) are written by a string template: their values need no JSON escaping,
+    and the template makes exactly the bytes orjson would (a test compares the two). Other events
+    go through orjson.
+    """
+    type_name = cls.type_name
+    encode = namespace["encode"]
+    templated = all(hints[name] in (Decimal, int) for name in names)
+    if not templated:
+        dumps = orjson.dumps
+
+        def record(seq: int, event: Event) -> bytes:
+            return dumps({"seq": seq, "type": type_name, "at": format_time(event.at), "data": encode(event)})
+
+        return record
+    parts = [f'"{name}":"%s"' if hints[name] is Decimal else f'"{name}":%d' for name in names]
+    template = '{"seq":%d,"type":"' + type_name + '","at":"%s","data":{' + ",".join(parts) + "}}"
+    lines = ["def record(seq, event):"]
+    for index, name in enumerate(names):
+        value = f"v{index}"
+        lines.append(f"    {value} = event.{name}")
+        if hints[name] is Decimal:
+            lines.append(f"    if type({value}) is not Decimal or not {value}.is_finite():")
+        else:
+            lines.append(f"    if type({value}) is not int or not -{_SAFE_INT} < {value} < {_SAFE_INT}:")
+        lines.append(f"        bad({name!r}, {value}, enc{index})")
+    values = "".join(f", v{index}" for index in range(len(names)))
+    lines.append(f"    return (TEMPLATE % (seq, format_time(event.at){values})).encode()")
+    scope = dict(namespace, format_time=format_time, TEMPLATE=template)
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from our own dataclass fields
+    return scope["record"]
 
 
 def _codec(cls: type[Event]) -> _EventCodec:
@@ -223,6 +293,20 @@ def encode_event(event: Event) -> tuple[str, str, dict[str, Any]]:
         codec = _codec(cls)
     try:
         return cls.type_name, format_time(event.at), codec.encode(event)
+    except SerialisationError as exc:
+        raise SerialisationError(f"{cls.__name__}: {exc}") from None
+
+
+def encode_record(seq: int, event: Event) -> bytes:
+    """The JSON bytes of the log record of `event` at `seq` (without checksum and line end)."""
+    cls = type(event)
+    codec = _CODECS.get(cls)
+    if codec is None:
+        if EVENT_TYPES.get(cls.type_name) is not cls:
+            raise SerialisationError(f"{cls.__name__} is not a registered event type")
+        codec = _codec(cls)
+    try:
+        return codec.record(seq, event)
     except SerialisationError as exc:
         raise SerialisationError(f"{cls.__name__}: {exc}") from None
 

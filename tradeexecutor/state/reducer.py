@@ -505,14 +505,13 @@ def _valuation_recorded(state: State, event: ValuationRecorded) -> None:
 def _record_valuation(state: State, event: Event, prices: dict[int, Decimal]) -> None:
     """Mark live positions at `prices` (where given) and append a point to the equity curve."""
     portfolio = state.portfolio
-    if portfolio.open_positions or portfolio.frozen_positions:
-        for position in portfolio.live_positions():
+    positions_value = ZERO
+    for positions in (portfolio.open_positions, portfolio.frozen_positions):
+        for position in positions.values():
             price = prices.get(position.pair_id)
             if price is not None:
                 position.mark_price = price
-        positions_value = state.positions_value()
-    else:
-        positions_value = ZERO
+            positions_value += position.value
     cash = state.cash()
     state.valuations.append(ValuationPoint(event.at, state.cycle, cash + positions_value, cash, positions_value))
 
@@ -540,6 +539,8 @@ def _market_observed(state: State, event: MarketObserved) -> None:
     if event.volume < 0:
         raise InvalidEvent(event, f"negative volume {event.volume}")
     state.last_prices[event.pair_id] = event.close
+    if event.pair_id not in state.first_prices:
+        state.first_prices[event.pair_id] = event.open
 
 
 @handles(StrategyDecided)

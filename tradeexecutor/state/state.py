@@ -36,6 +36,7 @@ class State:
     uptime: Uptime = field(default_factory=Uptime)
     strategy_states: dict[str, str] = field(default_factory=dict)
     last_prices: dict[int, Decimal] = field(default_factory=dict)
+    first_prices: dict[int, Decimal] = field(default_factory=dict)
 
     def cash(self) -> Decimal:
         """The reserve in the reserve currency (zero before the state is created)."""
@@ -65,6 +66,7 @@ class State:
             "uptime": self.uptime.to_dict(),
             "strategy_states": dict(self.strategy_states),
             "last_prices": {str(k): str(v) for k, v in self.last_prices.items()},
+            "first_prices": {str(k): str(v) for k, v in self.first_prices.items()},
         }
 
     @classmethod
@@ -84,4 +86,5 @@ class State:
             uptime=Uptime.from_dict(data["uptime"]),
             strategy_states=dict(data["strategy_states"]),
             last_prices={int(k): parse_decimal(v) for k, v in data["last_prices"].items()},
+            first_prices={int(k): parse_decimal(v) for k, v in data["first_prices"].items()},
         )

@@ -17,31 +17,35 @@ ZERO = Decimal(0)
 _ZERO_OFFSET = timedelta(0)
 
 
-_TIME_TEXT: dict[datetime, str] = {}
+_DAY_TEXT: dict[int, str] = {}
+_CLOCK_TEXT: dict[int, str] = {}
+_MILLIS_TEXT = [f".{ms:03d}Z" for ms in range(1000)]
 
 
 def format_time(value: datetime) -> str:
     """Write a UTC datetime as ISO 8601 with a `Z` suffix, e.g. `2026-01-01T00:00:00.000Z`.
 
-    Formatting is the slowest part of writing a snapshot and the same instants recur (a trade's
-    planned, updated and fill times), so results are memoised in a bounded cache.
+    Every event and snapshot writes timestamps, and `isoformat()` is slow, so the text is put
+    together from memoised day and time-of-day parts (few distinct values in practice).
     """
-    text = _TIME_TEXT.get(value)
-    if text is not None and value.tzinfo is UTC:
-        return text
-    offset = value.utcoffset()
-    if offset is None:
-        raise SerialisationError(f"naive datetime {value!r}: timestamps must be timezone-aware UTC")
-    if offset != _ZERO_OFFSET:
-        raise SerialisationError(f"datetime {value.isoformat()} is not UTC; convert it with .astimezone(UTC)")
+    if value.tzinfo is not UTC:
+        offset = value.utcoffset()
+        if offset is None:
+            raise SerialisationError(f"naive datetime {value!r}: timestamps must be timezone-aware UTC")
+        if offset != _ZERO_OFFSET:
+            raise SerialisationError(f"datetime {value.isoformat()} is not UTC; convert it with .astimezone(UTC)")
+    ordinal = value.toordinal()
+    day = _DAY_TEXT.get(ordinal)
+    if day is None:
+        day = _DAY_TEXT[ordinal] = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+    seconds = value.hour * 3600 + value.minute * 60 + value.second
+    clock = _CLOCK_TEXT.get(seconds)
+    if clock is None:
+        clock = _CLOCK_TEXT[seconds] = f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     micro = value.microsecond
-    base = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-    text = f"{base}.{micro // 1000:03d}Z" if micro % 1000 == 0 else f"{base}.{micro:06d}Z"
-    if value.tzinfo is UTC:
-        if len(_TIME_TEXT) >= 200_000:
-            _TIME_TEXT.clear()
-        _TIME_TEXT[value] = text
-    return text
+    if micro % 1000 == 0:
+        return day + clock + _MILLIS_TEXT[micro // 1000]
+    return f"{day}{clock}.{micro:06d}Z"
 
 
 def parse_time(text: str) -> datetime:

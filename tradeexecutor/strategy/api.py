@@ -29,14 +29,19 @@ from tradeexecutor.state.trade import FINISHED, Trade
 
 
 class CandleHistory(Sequence[Candle]):
-    """The candles seen so far (oldest first), without copying the list each cycle."""
+    """The candles seen so far (oldest first), without copying the list each cycle.
 
-    __slots__ = ("_candles", "_count", "_closes")
+    Indicators are computed incrementally and exactly: `sma(n)` keeps a Decimal running sum, so
+    the value at a bar depends only on the bars up to it (no look-ahead, no float drift).
+    """
+
+    __slots__ = ("_candles", "_count", "_closes", "_sma")
 
     def __init__(self, candles: list[Candle], closes: list[float] | None = None) -> None:
         self._candles = candles
         self._closes = closes if closes is not None else [float(c.close) for c in candles]
         self._count = 0
+        self._sma: dict[int, tuple[list[float | None], list[Decimal]]] = {}
 
     def advance_to(self, count: int) -> None:
         self._count = count
@@ -52,6 +57,31 @@ class CandleHistory(Sequence[Candle]):
         if not 0 <= index < self._count:
             raise IndexError("candle index out of range")
         return self._candles[index]
+
+    def sma(self, period: int, ago: int = 0) -> float | None:
+        """Simple moving average of the close over `period` bars, `ago` bars back (None early on)."""
+        cached = self._sma.get(period)
+        if cached is None or len(cached[0]) < self._count:
+            cached = self._extend_sma(period)
+        position = self._count - 1 - ago
+        return cached[0][position] if position >= 0 else None
+
+    def _extend_sma(self, period: int) -> tuple[list[float | None], list[Decimal]]:
+        if period < 1:
+            raise ValueError(f"sma period must be at least 1, got {period}")
+        cached = self._sma.get(period)
+        if cached is None:
+            cached = self._sma[period] = ([], [Decimal(0)])
+        values, running = cached
+        candles = self._candles
+        total = running[0]
+        for index in range(len(values), self._count):
+            total += candles[index].close
+            if index >= period:
+                total -= candles[index - period].close
+            values.append(float(total / period) if index >= period - 1 else None)
+        running[0] = total
+        return cached
 
     def closes(self, count: int) -> list[float]:
         """The last `count` close prices as floats, for indicators (fewer at the start)."""
@@ -71,7 +101,7 @@ class OrderBook:
     asks: tuple[OrderBookLevel, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CycleInput:
     timestamp: datetime
     cycle: int
