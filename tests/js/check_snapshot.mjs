@@ -234,6 +234,7 @@ const POSITION_FIELDS = {
 const FIELDS = {
   created_at: OPTIONAL_TIMESTAMP,
   last_prices: { "*": DECIMAL },
+  first_prices: { "*": DECIMAL },
   portfolio: {
     open_positions: { "*": POSITION_FIELDS },
     closed_positions: { "*": POSITION_FIELDS },

@@ -43,6 +43,13 @@ def add_state_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _param(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    return name.strip(), value.strip()
+
+
 def _version(_: argparse.Namespace) -> int:
     print(f"tradeexecutor {__version__}")
     return 0
@@ -70,8 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
         "replay", help="rebuild the state from the log and compare it with the snapshot (exit 1 on mismatch)"
     )
     add_state_options(replay_parser)
+    replay_parser.add_argument(
+        "--re-decide",
+        action="store_true",
+        help="run --strategy again over the recorded observations and compare its intents",
+    )
+    replay_parser.add_argument(
+        "--strategy", help="with --re-decide: the strategy file (or bundled example name)"
+    )
+    replay_parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_param,
+        metavar="NAME=VALUE",
+        help="with --re-decide: strategy parameter override, as given to start",
+    )
     replay_parser.set_defaults(handler=replay.run)
 
+    import importlib
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module)
     for register in _EXTRA_COMMANDS:
         register(commands)
     return parser
@@ -79,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Commands defined in other modules add themselves here (start, repair, fake-exchange, ...).
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+_COMMAND_MODULES = ("tradeexecutor.cli.start",)
+
+
+def register_command(register: Callable[[argparse._SubParsersAction], None]) -> None:
+    _EXTRA_COMMANDS.append(register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

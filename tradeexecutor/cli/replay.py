@@ -15,6 +15,8 @@ def run(args: argparse.Namespace) -> int:
     if not paths.log.exists():
         print(f"no event log {paths.log}: nothing to replay")
         return 1
+    if args.re_decide:
+        return _re_decide(args, paths)
     if not paths.snapshot.exists():
         print(f"no snapshot {paths.snapshot} to compare with; replaying the log only")
         state = load_state(paths, use_snapshot=False)
@@ -41,3 +43,29 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print("match: the snapshot equals the state rebuilt from the log")
     return 0
+
+
+def _re_decide(args: argparse.Namespace, paths: StatePaths) -> int:
+    from tradeexecutor.cli.main import CliError
+    from tradeexecutor.strategy.loader import StrategyLoadError, load_strategy
+    from tradeexecutor.strategy.redecide import redecide
+
+    if not args.strategy:
+        raise CliError(
+            "--re-decide needs --strategy FILE (the strategy to run again over the recorded observations)"
+        )
+    try:
+        strategy = load_strategy(args.strategy, dict(args.param))
+    except StrategyLoadError as exc:
+        raise CliError(str(exc)) from None
+    report = redecide(paths, strategy)
+    if report.mismatch is None:
+        print(
+            f"re-decided {report.cycles_checked} cycles with {strategy.path.name}: every decision matches the log"
+        )
+        return 0
+    m = report.mismatch
+    print(f"re-decided {report.cycles_checked} cycles; cycle {m.cycle} at {m.at:%Y-%m-%d %H:%M:%S} differs:")
+    print(f"  recorded: {list(m.recorded) or 'no intents'}")
+    print(f"  now:      {list(m.decided) or 'no intents'}")
+    return 1

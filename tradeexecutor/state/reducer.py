@@ -196,6 +196,12 @@ def _pair_registered(state: State, event: PairRegistered) -> None:
         raise InvalidEvent(event, f"pair id {event.pair_id} is registered already")
     _asset(state, event, event.base)
     _asset(state, event, event.quote)
+    if event.quote != state.reserve_currency:
+        raise InvalidEvent(
+            event,
+            f"pair {event.symbol} is quoted in {event.quote}, not the reserve currency {state.reserve_currency}; "
+            "equity is counted in the reserve currency, so only pairs quoted in it can be traded",
+        )
     if event.base == event.quote:
         raise InvalidEvent(event, "base and quote are the same asset")
     state.pairs[event.pair_id] = TradingPair(
@@ -250,6 +256,8 @@ def _fee_charged(state: State, event: FeeCharged) -> None:
 
 @handles(FundingPaid)
 def _funding_paid(state: State, event: FundingPaid) -> None:
+    if event.amount == 0:
+        raise InvalidEvent(event, "a funding payment of zero changes nothing")
     position = _live_position(state, event, event.position_id)
     pair = state.pairs[position.pair_id]
     if pair.kind is not PairKind.perpetual:
@@ -343,6 +351,7 @@ def _order_submitted(state: State, event: OrderSubmitted) -> None:
     trade = _trade(state, event, event.trade_id)
     _check_transition(event, trade, TradeStatus.submitted)
     trade.status = TradeStatus.submitted
+    trade.status_reason = None  # a reason from an earlier failure no longer describes the trade
     trade.updated_at = event.at
     if event.exchange_order_id is not None:
         trade.exchange_order_id = event.exchange_order_id
@@ -418,6 +427,7 @@ def _fill_received(state: State, event: FillReceived) -> None:
     position.fees_paid += quote_fee + base_fee * price
     trade.fills.append(Fill(quantity, price, event.fee, event.fee_asset, event.at, event.exchange_trade_id))
     trade.status = TradeStatus.filled if quantity == remaining else TradeStatus.partially_filled
+    trade.status_reason = None
     trade.updated_at = event.at
     _settle(state, position, event)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from tradeexecutor.state.identifiers import Asset, TradingPair
@@ -16,6 +16,9 @@ from tradeexecutor.state.portfolio import Portfolio
 from tradeexecutor.state.uptime import Uptime
 from tradeexecutor.state.valuation import ValuationPoint
 from tradeexecutor.state.values import ZERO, format_optional_time, parse_decimal, parse_optional_time
+
+#: The decimal context of all state arithmetic (the reducer normalises its thread to it).
+VALUATION_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 #: Version of the snapshot's JSON layout; the store migrates older snapshots or refuses newer ones.
 SCHEMA_VERSION = 1
@@ -45,11 +48,15 @@ class State:
         return self.portfolio.reserve(self.reserve_currency)
 
     def positions_value(self) -> Decimal:
-        return sum((p.value for p in self.portfolio.live_positions()), ZERO)
+        """Value of open and frozen positions; computed in the reducer's decimal context (28
+        digits, half-even) whatever the caller's thread context is, so every reader agrees."""
+        with localcontext(VALUATION_CONTEXT):
+            return sum((p.value for p in self.portfolio.live_positions()), ZERO)
 
     def total_equity(self) -> Decimal:
         """Cash plus the value of open and frozen positions at their last mark prices."""
-        return self.cash() + self.positions_value()
+        with localcontext(VALUATION_CONTEXT):
+            return self.cash() + self.positions_value()
 
     def to_dict(self) -> dict[str, Any]:
         return {

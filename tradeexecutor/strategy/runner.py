@@ -47,14 +47,11 @@ from tradeexecutor.state.trade import OrderType, Side, TradeStatus
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.api import CandleHistory, CycleInput
+from tradeexecutor.strategy.decision import StrategyError, collect_intents
 from tradeexecutor.strategy.intents import CancelOrder, ClosePosition, Intent, OrderIntent, Transition
 from tradeexecutor.strategy.loader import LoadedStrategy
 from tradeexecutor.strategy.risk import RiskLimits
 from tradeexecutor.strategy.runstate import RUN_STATE, Crash, RunState
-
-
-class StrategyError(Exception):
-    """The strategy returned something the runner cannot use."""
 
 
 class RunSetupError(Exception):
@@ -216,7 +213,6 @@ class CycleRunner:
         if self.config.max_cycles is not None:
             end_index = min(end_index, start_index + self.config.max_cycles)
         history = CandleHistory(self.candles)
-        decide = self.strategy.decide
         on_fill = self.strategy.on_fill
         parameters = self.strategy.parameters
         record = self.store.record
@@ -238,7 +234,7 @@ class CycleRunner:
             cycle = state.cycle + 1
             cycle_input = CycleInput(at, cycle, state, pair, history, candle.close, None, parameters)
             try:
-                intents = self._decide(cycle_input, decide, on_fill, first_cycle)
+                intents = collect_intents(self.strategy, cycle_input, first_cycle, self._filled)
                 first_cycle = False
                 if intents:
                     self._execute(cycle_input, candle, intents, venue_record)
@@ -255,36 +251,6 @@ class CycleRunner:
                 self.sleep(pace)
         run_state.stopped()
         return RunOutcome(state, cycles_run, stopped_early=end_index < len(self.candles))
-
-    def _decide(
-        self, cycle_input: CycleInput, decide: Callable, on_fill: Callable | None, first_cycle: bool
-    ) -> list[Intent]:
-        intents: list[Intent] = []
-        if first_cycle and self.strategy.on_start is not None:
-            intents.extend(self._intents(self.strategy.on_start(cycle_input), "on_start"))
-        if on_fill is not None and self._filled:
-            trades = cycle_input.state.portfolio.trades
-            for trade_id in sorted(self._filled):
-                intents.extend(self._intents(on_fill(cycle_input, trades[trade_id]), "on_fill"))
-            self._filled.clear()
-        result = decide(cycle_input)
-        if intents:
-            return intents + self._intents(result, "decide")
-        return self._intents(result, "decide") if result else []
-
-    @staticmethod
-    def _intents(result: object, hook: str) -> list[Intent]:
-        if result is None:
-            return []
-        if not isinstance(result, list | tuple):
-            raise StrategyError(f"{hook}() must return a list of intents, not {type(result).__name__}")
-        for item in result:
-            if not isinstance(item, OrderIntent | ClosePosition | CancelOrder | Transition):
-                raise StrategyError(
-                    f"{hook}() returned {item!r}, which is not an intent; "
-                    "use market_buy/limit_sell/close_position/cancel/machine.go from tradeexecutor.strategy"
-                )
-        return list(result)
 
     def _crashed(self, state: State, at: datetime, cycle: int, exc: Exception, cycles_run: int) -> RunOutcome:
         crash = self.run_state.crashed(at, cycle, exc)

@@ -1,0 +1,107 @@
+"""`replay --re-decide`: run a strategy again over the observations recorded in a log.
+
+The log holds every candle the strategy saw (`market_observed`) and what it decided
+(`strategy_decided`, written only when it returned intents). Replaying the events rebuilds the
+exact state the strategy saw at each decision, so a deterministic strategy must return the same
+intents; the first cycle where it does not is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tradeexecutor.market.candles import Candle
+from tradeexecutor.state.events import (
+    ExecutorStarted,
+    FillReceived,
+    MarketObserved,
+    StrategyDecided,
+    StrategyFailed,
+)
+from tradeexecutor.state.reducer import apply
+from tradeexecutor.state.state import State
+from tradeexecutor.store.errors import repair_hint
+from tradeexecutor.store.eventlog import EventLog
+from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.strategy.api import CandleHistory, CycleInput
+from tradeexecutor.strategy.decision import collect_intents
+from tradeexecutor.strategy.loader import LoadedStrategy
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    cycle: int
+    at: datetime
+    recorded: tuple[str, ...]
+    decided: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RedecideReport:
+    cycles_checked: int
+    mismatch: Mismatch | None
+
+
+def _decide(
+    strategy: LoadedStrategy, cycle_input: CycleInput, first: bool, filled: set[int]
+) -> tuple[str, ...]:
+    try:
+        return tuple(intent.describe() for intent in collect_intents(strategy, cycle_input, first, filled))
+    except Exception as exc:  # the original run may have failed here too: compare as text
+        return (f"raised {type(exc).__name__}: {exc}",)
+
+
+def redecide(paths: StatePaths, strategy: LoadedStrategy) -> RedecideReport:
+    log = EventLog(paths.log, repair_hint(paths.state_dir, paths.executor_id))
+    state = State()
+    candles: list[Candle] = []
+    history = CandleHistory(candles, closes=[])
+    filled: set[int] = set()
+    first_cycle = True
+    pending: tuple[int, datetime, tuple[str, ...]] | None = None
+    checked = 0
+
+    def compare(recorded: tuple[str, ...]) -> Mismatch | None:
+        nonlocal pending, checked
+        assert pending is not None
+        cycle, at, decided = pending
+        pending = None
+        checked += 1
+        return None if decided == recorded else Mismatch(cycle, at, recorded, decided)
+
+    for record in log.records():
+        event = record.event
+        assert event is not None
+        if pending is not None:
+            if type(event) is StrategyDecided:
+                mismatch = compare(event.intents)
+            elif type(event) is StrategyFailed:
+                mismatch = compare(
+                    pending[2] if pending[2][:1] and pending[2][0].startswith("raised") else ()
+                )
+            else:
+                mismatch = compare(())
+            if mismatch is not None:
+                return RedecideReport(checked, mismatch)
+        event_type = type(event)
+        if event_type is ExecutorStarted:
+            first_cycle = True
+        elif event_type is FillReceived:
+            filled.add(event.trade_id)
+        apply(state, event, record.seq)
+        if event_type is MarketObserved:
+            candles.append(Candle(event.at, event.open, event.high, event.low, event.close, event.volume))
+            history._closes.append(float(event.close))  # noqa: SLF001 - the history we own
+            history.advance_to(len(candles))
+            pair = state.pairs[event.pair_id]
+            cycle_input = CycleInput(
+                event.at, state.cycle + 1, state, pair, history, event.close, None, strategy.parameters
+            )
+            pending = (state.cycle + 1, event.at, _decide(strategy, cycle_input, first_cycle, filled))
+            first_cycle = False
+    if pending is not None:
+        mismatch = compare(())
+        if mismatch is not None:
+            return RedecideReport(checked, mismatch)
+    return RedecideReport(checked, None)
