@@ -7,47 +7,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 from tradeexecutor import __version__
+from tradeexecutor.cli.options import CliError, _param, add_state_options
 from tradeexecutor.state.errors import InvalidEvent, SerialisationError
 from tradeexecutor.store.errors import StoreError
-from tradeexecutor.store.paths import DEFAULT_EXECUTOR_ID
-
-ENV_PREFIX = "TRADE_EXECUTOR_"
-
-
-def env_default(name: str, default: str | None = None) -> str | None:
-    """Options can also be set as TRADE_EXECUTOR_<NAME> environment variables."""
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
-
-
-class CliError(Exception):
-    """A user mistake that the CLI reports in one line."""
-
-
-def add_state_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(env_default("state_dir", "state") or "state"),
-        help="folder of the state files (env TRADE_EXECUTOR_STATE_DIR; default: state)",
-    )
-    parser.add_argument(
-        "--id",
-        default=env_default("id", DEFAULT_EXECUTOR_ID),
-        help=f"executor id, the state files' name (env TRADE_EXECUTOR_ID; default: {DEFAULT_EXECUTOR_ID})",
-    )
-
-
-def _param(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, got {text!r}")
-    name, value = text.split("=", 1)
-    return name.strip(), value.strip()
 
 
 def _version(_: argparse.Namespace) -> int:
@@ -98,19 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for module in _COMMAND_MODULES:
-        importlib.import_module(module)
-    for register in _EXTRA_COMMANDS:
-        register(commands)
+        importlib.import_module(module).register(commands)
     return parser
 
 
-#: Commands defined in other modules add themselves here (start, repair, fake-exchange, ...).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+#: Modules defining more commands; each has `register(commands)` adding its sub-parsers.
 _COMMAND_MODULES = ("tradeexecutor.cli.start",)
-
-
-def register_command(register: Callable[[argparse._SubParsersAction], None]) -> None:
-    _EXTRA_COMMANDS.append(register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _re_decide(args: argparse.Namespace, paths: StatePaths) -> int:
-    from tradeexecutor.cli.main import CliError
+    from tradeexecutor.cli.options import CliError
     from tradeexecutor.strategy.loader import StrategyLoadError, load_strategy
     from tradeexecutor.strategy.redecide import redecide
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.state.position import Position
@@ -12,11 +13,14 @@ from tradeexecutor.store.state_store import load_state
 
 
 def _money(value: object, places: int = 2) -> str:
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return f"{value:,.{places}f}"
     return str(value)
+
+
+def _quantity(value: Decimal) -> str:
+    """Plain notation, and `0` for any zero (`0E-8` is what exact arithmetic leaves)."""
+    return "0" if not value else format(value, "f")
 
 
 def _position_row(state: State, position: Position) -> list[object]:
@@ -26,7 +30,7 @@ def _position_row(state: State, position: Position) -> list[object]:
         pair.symbol,
         position.direction.value,
         position.status.value,
-        position.quantity,
+        _quantity(position.quantity),
         _money(position.average_price),
         _money(position.realised_pnl),
         _money(position.fees_paid),
@@ -73,7 +77,7 @@ def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
                     t.side.value,
                     t.order_type.value,
                     t.status.value,
-                    t.quantity,
+                    _quantity(t.quantity),
                     _money(t.average_price) if t.average_price is not None else "",
                     t.planned_at.strftime("%Y-%m-%d %H:%M:%S"),
                 ]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from tradeexecutor.cli.main import CliError, _param, add_state_options, env_default, register_command
+from tradeexecutor.cli.options import CliError, _param, add_state_options, env_default
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.market.candles import CandleDataError
 from tradeexecutor.strategy.decision import StrategyError
@@ -71,6 +71,7 @@ def add_run_options(parser: argparse.ArgumentParser, default_mode: str) -> None:
         name = flag.lstrip("-").replace("-", "_")
         env = f"TRADE_EXECUTOR_{name.upper()}"
         value = env_default(name, default)
+        help_text = help_text.replace("%", "%%")  # argparse %-formats help strings
         parser.add_argument(flag, default=value, help=f"{help_text} (env {env})", **kwargs)  # type: ignore[arg-type]
 
     add_state_options(parser)
@@ -245,5 +246,3 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_run_options(backtest, "backtest")
     backtest.set_defaults(handler=run)
 
-
-register_command(register)
