@@ -97,9 +97,13 @@ def run_session(
         raise RunSetupError(f"mode {config.mode!r} is not one of {', '.join(MODES)}")
     started = time.perf_counter()
     strategy = load_strategy(config.strategy, config.parameters)
-    candles = (
-        list(config.candles) if config.candles is not None else load_candles(config.data or SAMPLE_DATA_PATH)
-    )
+    if config.candles is not None:
+        candles = list(config.candles)
+    else:
+        data = config.data or SAMPLE_DATA_PATH
+        if not Path(data).is_file():
+            raise RunSetupError(f"data file {data} does not exist (give --data a CSV or ccxt OHLCV JSON file)")
+        candles = load_candles(data)
     candles = select_candles(candles, config.start, config.end)
     paths = StatePaths(Path(config.state_dir), config.executor_id)
     if config.fresh:
