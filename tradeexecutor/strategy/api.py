@@ -37,14 +37,17 @@ class CandleHistory(Sequence[Candle]):
 
     __slots__ = ("_candles", "_count", "_closes", "_sma")
 
-    def __init__(self, candles: list[Candle], closes: list[float] | None = None) -> None:
-        self._candles = candles
-        self._closes = closes if closes is not None else [float(c.close) for c in candles]
-        self._count = 0
+    def __init__(self, candles: Sequence[Candle] = ()) -> None:
+        self._candles: list[Candle] = list(candles)
+        self._closes = [float(c.close) for c in self._candles]
+        self._count = len(self._candles)
         self._sma: dict[int, tuple[list[float | None], list[Decimal]]] = {}
 
-    def advance_to(self, count: int) -> None:
-        self._count = count
+    def append(self, candle: Candle) -> None:
+        """A newly observed candle becomes the latest one."""
+        self._candles.append(candle)
+        self._closes.append(float(candle.close))
+        self._count += 1
 
     def __len__(self) -> int:
         return self._count

@@ -55,8 +55,7 @@ def _decide(
 def redecide(paths: StatePaths, strategy: LoadedStrategy) -> RedecideReport:
     log = EventLog(paths.log, repair_hint(paths.state_dir, paths.executor_id))
     state = State()
-    candles: list[Candle] = []
-    history = CandleHistory(candles, closes=[])
+    history = CandleHistory()
     filled: set[int] = set()
     first_cycle = True
     pending: tuple[int, datetime, tuple[str, ...]] | None = None
@@ -91,9 +90,7 @@ def redecide(paths: StatePaths, strategy: LoadedStrategy) -> RedecideReport:
             filled.add(event.trade_id)
         apply(state, event, record.seq)
         if event_type is MarketObserved:
-            candles.append(Candle(event.at, event.open, event.high, event.low, event.close, event.volume))
-            history._closes.append(float(event.close))  # noqa: SLF001 - the history we own
-            history.advance_to(len(candles))
+            history.append(Candle(event.at, event.open, event.high, event.low, event.close, event.volume))
             pair = state.pairs[event.pair_id]
             cycle_input = CycleInput(
                 event.at, state.cycle + 1, state, pair, history, event.close, None, strategy.parameters

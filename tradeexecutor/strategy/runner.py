@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import time
 import traceback as traceback_module
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
+from itertools import islice
 
 from tradeexecutor import __version__
 from tradeexecutor.execution.venue import Venue
@@ -86,6 +87,7 @@ class RunConfig:
     max_cycles: int | None = None
     cycle_duration: float = 0.0
     snapshot_every: int = 0
+    reconcile_every: int = 0
 
 
 @dataclass
@@ -116,7 +118,11 @@ class CycleRunner:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         progress: Callable[[int, int], None] | None = None,
+        feed: Iterator[Candle] | None = None,
     ) -> None:
+        """`candles` is the data of a backtest/paper run, or the history before a live `feed`,
+        which yields one new candle per cycle (and does its own waiting)."""
+        self.feed = feed
         self.store = store
         self.strategy = strategy
         self.venue = venue
@@ -194,25 +200,32 @@ class CycleRunner:
             return self._run()
 
     def _run(self) -> RunOutcome:
-        if not self.candles:
-            raise RunSetupError("the market data has no candles")
         state = self.store.state
-        start_index = self._first_index()
-        first_at = self.candles[min(start_index, len(self.candles) - 1)].at
-        pair = self._ensure_created(self.candles[0].at)
+        if self.feed is None:
+            if not self.candles:
+                raise RunSetupError("the market data has no candles")
+            start_index = self._first_index()
+            end_index = len(self.candles)
+            if self.config.max_cycles is not None:
+                end_index = min(end_index, start_index + self.config.max_cycles)
+            feed: Iterator[Candle] = iter(self.candles[start_index:end_index])
+            history = CandleHistory(self.candles[:start_index])
+            total = end_index - start_index
+            created_at = self.candles[0].at
+            first_at = self.candles[min(start_index, len(self.candles) - 1)].at
+        else:
+            feed = self.feed if self.config.max_cycles is None else islice(self.feed, self.config.max_cycles)
+            history = CandleHistory(self.candles)
+            total = self.config.max_cycles or 0
+            end_index = 0
+            first_at = created_at = self.clock() if self.clock else datetime.now(UTC)
+        pair = self._ensure_created(created_at)
         started_at = self.clock() if self.clock else first_at
         self._record([ExecutorStarted(started_at, __version__, self.config.mode)])
-        self._settle_unsent(started_at)
-        adopt = getattr(self.venue, "adopt_open_orders", None)
-        if adopt is not None:
-            adopt(state)
+        self._recover(started_at)
         self.run_state.started(
             self.config.executor_id, self.config.mode, started_at, str(self.strategy.path), self.strategy.source_sha256
         )
-        end_index = len(self.candles)
-        if self.config.max_cycles is not None:
-            end_index = min(end_index, start_index + self.config.max_cycles)
-        history = CandleHistory(self.candles)
         on_fill = self.strategy.on_fill
         parameters = self.strategy.parameters
         record = self.store.record
@@ -222,15 +235,16 @@ class CycleRunner:
         progress = self.progress
         pace = self.config.cycle_duration
         snapshot_every = self.config.snapshot_every
-        total = end_index - start_index
+        reconcile = getattr(self.venue, "reconcile", None)
+        reconcile_every = self.config.reconcile_every
+        clock = self.clock
         cycles_run = 0
         first_cycle = True
-        for index in range(start_index, end_index):
-            candle = self.candles[index]
+        for candle in feed:
             at = candle.at
             self.venue.on_cycle(state, candle, venue_record)
             record([MarketObserved(at, pair_id, candle.open, candle.high, candle.low, candle.close, candle.volume)])
-            history.advance_to(index + 1)
+            history.append(candle)
             cycle = state.cycle + 1
             cycle_input = CycleInput(at, cycle, state, pair, history, candle.close, None, parameters)
             try:
@@ -242,7 +256,10 @@ class CycleRunner:
                 return self._crashed(state, at, cycle, exc, cycles_run)
             record([CycleCompleted(at, cycle)])
             cycles_run += 1
-            run_state.cycle_done(cycle, at, len(state.portfolio.open_positions), len(state.portfolio.frozen_positions), None)
+            lag = (clock() - at).total_seconds() if clock is not None else None
+            run_state.cycle_done(cycle, at, len(state.portfolio.open_positions), len(state.portfolio.frozen_positions), lag)
+            if reconcile is not None and reconcile_every and cycles_run % reconcile_every == 0:
+                reconcile(state, venue_record, clock() if clock else at)
             if snapshot_every and cycles_run % snapshot_every == 0:
                 self.store.save_snapshot()
             if progress is not None:
@@ -250,7 +267,20 @@ class CycleRunner:
             if pace:
                 self.sleep(pace)
         run_state.stopped()
-        return RunOutcome(state, cycles_run, stopped_early=end_index < len(self.candles))
+        return RunOutcome(state, cycles_run, stopped_early=self.feed is None and end_index < len(self.candles))
+
+    def _recover(self, at: datetime) -> None:
+        """Bring open orders up to date after a start: the venue's own recovery (a live venue
+        reconciles with the exchange), else the simulator's: unsent trades are cancelled and
+        submitted ones carry on."""
+        recover = getattr(self.venue, "recover", None)
+        if recover is not None:
+            recover(self.store.state, self.store.record, at)
+            return
+        self._settle_unsent(at)
+        adopt = getattr(self.venue, "adopt_open_orders", None)
+        if adopt is not None:
+            adopt(self.store.state)
 
     def _crashed(self, state: State, at: datetime, cycle: int, exc: Exception, cycles_run: int) -> RunOutcome:
         crash = self.run_state.crashed(at, cycle, exc)
