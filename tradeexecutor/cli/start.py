@@ -8,6 +8,7 @@ Every option can also be set as an environment variable TRADE_EXECUTOR_<OPTION>.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -115,6 +116,10 @@ def add_run_options(parser: argparse.ArgumentParser, default_mode: str) -> None:
         None,
         type=Path,
     )
+    option("--exchange", "live: the exchange (ccxt id); default binance", "binance")
+    option("--exchange-url", "live: override the exchange API base URL (e.g. a `trade-executor fake-exchange`)")
+    option("--timeframe", "live: the candle timeframe the strategy sees; default 1m", "1m")
+    option("--reconcile-every", "live: reconcile with the exchange every N cycles; default 10", "10", type=_positive_int)
     parser.add_argument(
         "--param",
         action="append",
@@ -154,8 +159,6 @@ class ProgressBar:
 
 
 def _config(args: argparse.Namespace) -> SessionConfig:
-    if args.mode == "live":
-        raise CliError("live mode is not available yet in this version; use --mode paper or backtest")
     return SessionConfig(
         mode=args.mode,
         strategy=args.strategy,
@@ -173,6 +176,13 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         cycle_duration=args.cycle_duration,
         pair=args.pair,
         fresh=args.fresh,
+        exchange=args.exchange,
+        exchange_url=args.exchange_url,
+        timeframe=args.timeframe,
+        reconcile_every=args.reconcile_every,
+        # Credentials only from the environment: never on the command line (ps, shell history).
+        api_key=os.environ.get("TRADE_EXECUTOR_API_KEY"),
+        api_secret=os.environ.get("TRADE_EXECUTOR_API_SECRET"),
     )
 
 
@@ -238,8 +248,14 @@ def _strategy_frame(traceback_text: str, _: str) -> str | None:
     return lines[-1] if lines else None
 
 
+LIVE_EPILOG = (
+    "live mode reads the exchange API key and secret from the environment variables "
+    "TRADE_EXECUTOR_API_KEY and TRADE_EXECUTOR_API_SECRET; they are never logged or written to the state"
+)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    start = commands.add_parser("start", help="run a strategy: paper (default), backtest or live")
+    start = commands.add_parser("start", help="run a strategy: paper (default), backtest or live", epilog=LIVE_EPILOG)
     add_run_options(start, "paper")
     start.set_defaults(handler=run)
     backtest = commands.add_parser("backtest", help="short for `start --mode backtest`")

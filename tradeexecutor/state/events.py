@@ -240,6 +240,16 @@ class StrategyFailed(Event):
 
 
 @dataclass(slots=True, frozen=True)
+class ExchangeDifference(Event):
+    """Reconciliation found the exchange differing from the state in a way no other event settles
+    (an order we do not know, a balance that does not match); recorded for the operator."""
+
+    type_name: ClassVar[str] = "exchange_difference"
+    kind: str
+    detail: str
+
+
+@dataclass(slots=True, frozen=True)
 class IntentRefused(Event):
     """An intent the risk checks or the sizing refused before anything was sent."""
 
@@ -296,6 +306,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StrategyDecided,
         IntentRefused,
         StrategyFailed,
+        ExchangeDifference,
     )
 }
 

@@ -21,6 +21,7 @@ from tradeexecutor.state.events import (
     CycleCompleted,
     DepositMade,
     Event,
+    ExchangeDifference,
     ExecutorStarted,
     FeeCharged,
     FillReceived,
@@ -562,6 +563,11 @@ def _strategy_decided(state: State, event: StrategyDecided) -> None:
 @handles(StrategyFailed)
 def _strategy_failed(state: State, event: StrategyFailed) -> None:
     """Recorded for the operator; the run stops, the money is untouched."""
+
+
+@handles(ExchangeDifference)
+def _exchange_difference(state: State, event: ExchangeDifference) -> None:
+    """Recorded for the operator; what to do about it is decided by other events (freeze, repair)."""
 
 
 @handles(IntentRefused)

@@ -346,6 +346,12 @@ class CycleRunner:
             if quantity <= 0:
                 self._refuse(at, intent, "the order's value is too small for one unit of the base asset")
                 return
+        round_quantity = getattr(self.venue, "round_quantity", None)
+        if round_quantity is not None:
+            quantity = round_quantity(quantity)
+            if quantity <= 0:
+                self._refuse(at, intent, "the quantity rounds to zero at the venue's amount step")
+                return
         increases = position is None or ((position.direction is Direction.long) == (side is Side.buy))
         if position is None and side is Side.sell and pair.kind is PairKind.spot:
             self._refuse(at, intent, f"no {pair.base} position to sell on spot {pair.symbol}")

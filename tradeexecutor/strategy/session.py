@@ -51,6 +51,12 @@ class SessionConfig:
     risk: RiskLimits = field(default_factory=RiskLimits)
     fresh: bool = False
     snapshot_every: int = 0
+    exchange: str = "binance"
+    exchange_url: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+    timeframe: str = "1m"
+    reconcile_every: int = 10
 
 
 @dataclass
@@ -95,6 +101,8 @@ def run_session(
 ) -> SessionResult:
     if config.mode not in MODES:
         raise RunSetupError(f"mode {config.mode!r} is not one of {', '.join(MODES)}")
+    if config.mode == "live":
+        return _run_live(config, progress, clock)
     started = time.perf_counter()
     strategy = load_strategy(config.strategy, config.parameters)
     if config.candles is not None:
@@ -154,3 +162,81 @@ def run_session(
 def _wall_clock() -> datetime:
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
+def _run_live(
+    config: SessionConfig, progress: Callable[[int, int], None] | None, clock: Callable[[], datetime] | None
+) -> SessionResult:
+    """Live trading through ccxt: the venue, the candle feed and reconciliation are the exchange's."""
+    import ccxt
+
+    from tradeexecutor.execution.ccxt_venue import CcxtVenue
+    from tradeexecutor.execution.exchange_client import make_exchange
+    from tradeexecutor.market.exchange_feed import ExchangeCandleFeed
+
+    if not config.api_key or not config.api_secret:
+        raise RunSetupError(
+            "live mode needs the exchange API key and secret in the environment variables "
+            "TRADE_EXECUTOR_API_KEY and TRADE_EXECUTOR_API_SECRET"
+        )
+    started = time.perf_counter()
+    strategy = load_strategy(config.strategy, config.parameters)
+    try:
+        exchange = make_exchange(config.exchange, config.api_key, config.api_secret, base_url=config.exchange_url)
+    except ValueError as exc:
+        raise RunSetupError(str(exc)) from None
+    wall = clock or _wall_clock
+    try:
+        venue = CcxtVenue(exchange, config.pair, clock=wall)
+        feed = ExchangeCandleFeed(exchange, config.pair, config.timeframe, config.cycle_duration)
+        history = feed.history()
+        balance = exchange.fetch_balance()
+    except ccxt.AuthenticationError as exc:
+        raise RunSetupError(f"the exchange refused the API key ({type(exc).__name__}); check the key and secret") from None
+    except ccxt.NetworkError as exc:
+        raise RunSetupError(f"cannot reach the exchange at {config.exchange_url or config.exchange}: {exc}") from None
+    except ccxt.BaseError as exc:
+        raise RunSetupError(f"the exchange answered with an error at start-up: {type(exc).__name__}: {exc}") from None
+    except ValueError as exc:
+        raise RunSetupError(str(exc)) from None
+    paths = StatePaths(Path(config.state_dir), config.executor_id)
+    market = venue.market
+    totals = {asset: Decimal(repr(v)) for asset, v in (balance.get("total") or {}).items() if v}
+    store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=True).open()
+    try:
+        if store.state.created_at is None:
+            if totals.get(market["base"]):
+                raise RunSetupError(
+                    f"the account already holds {totals[market['base']]} {market['base']}; a new live state starts "
+                    f"from {market['quote']} only (sell it, or use an account without it)"
+                )
+            initial = totals.get(market["quote"], Decimal(0))
+            if initial <= 0:
+                raise RunSetupError(f"the account holds no {market['quote']} to trade with")
+        else:
+            initial = config.initial_cash
+        run_config = RunConfig(
+            executor_id=config.executor_id,
+            mode="live",
+            market=MarketSpec.from_symbol(
+                config.pair, venue=venue.name, base_decimals=_decimals(market, "amount", config.base_decimals)
+            ),
+            initial_cash=initial,
+            risk=config.risk,
+            max_cycles=config.max_cycles,
+            reconcile_every=config.reconcile_every,
+        )
+        runner = CycleRunner(store, strategy, venue, history, run_config, clock=wall, progress=progress, feed=iter(feed))
+        outcome = runner.run()
+    finally:
+        store.close()
+    return SessionResult(outcome, statistics_from_state(outcome.state), paths, outcome.cycles_run, time.perf_counter() - started)
+
+
+def _decimals(market: dict, key: str, default: int) -> int:
+    """Decimal places of the market's amount step (0.00001 -> 5), at least the asset's default."""
+    step = (market.get("precision") or {}).get(key)
+    if not step:
+        return default
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    return max(default, -int(exponent)) if isinstance(exponent, int) else default

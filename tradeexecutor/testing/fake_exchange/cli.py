@@ -82,7 +82,11 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    return serve(build_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server for already parsed options (`trade-executor fake-exchange` parses them)."""
     try:
         candles = load_candles_csv(args.data) if args.data else default_candles()
         spec = MarketSpec.from_symbol(

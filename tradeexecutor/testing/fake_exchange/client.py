@@ -27,57 +27,18 @@ import urllib.error
 import urllib.request
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import ccxt
 import orjson
 
+from tradeexecutor.execution.exchange_client import make_exchange
+
 __all__ = ["ControlClient", "make_ccxt_client"]
-
-
-def _rebase(value: Any, base_url: str) -> Any:
-    """Point an http(s) URL, or every URL in a nested dict, at ``base_url`` keeping the path."""
-    if isinstance(value, dict):
-        return {k: _rebase(v, base_url) for k, v in value.items()}
-    if isinstance(value, str) and value.startswith(("http://", "https://")):
-        return base_url + urlsplit(value).path
-    return value
 
 
 def make_ccxt_client(base_url: str, api_key: str, secret: str, timeout_ms: int = 5_000) -> ccxt.binance:
     """A ccxt binance client whose every request goes to ``base_url`` (see module docstring)."""
-    base = base_url.rstrip("/")
-    exchange = ccxt.binance(
-        {
-            "apiKey": api_key,
-            "secret": secret,
-            "enableRateLimit": False,
-            "timeout": timeout_ms,
-            "options": {
-                "defaultType": "spot",
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-                "adjustForTimeDifference": False,
-            },
-        }
-    )
-    urls = dict(exchange.urls)
-    for group in ("api", "test", "demo"):
-        if group in urls:
-            urls[group] = _rebase(urls[group], base)
-    exchange.urls = urls
-    exceptions = dict(exchange.exceptions)
-    spot = exceptions.get("spot", {})
-    exceptions["exact"] = {**exceptions.get("exact", {}), **spot.get("exact", {})}
-    exceptions["broad"] = {
-        **exceptions.get("broad", {}),
-        **spot.get("broad", {}),
-        "Filter failure: NOTIONAL": ccxt.InvalidOrder,
-        "Filter failure: MIN_NOTIONAL": ccxt.InvalidOrder,
-    }
-    exchange.exceptions = exceptions
-    return exchange
+    return make_exchange("binance", api_key, secret, base_url=base_url, timeout_ms=timeout_ms)
 
 
 class ControlClient:

@@ -1,0 +1,275 @@
+"""The live venue: orders on a real exchange API through ccxt (spot; shaped for perpetuals).
+
+Crash safety rests on three rules:
+* the runner logs `trade_planned` (with the client order id) and fsyncs it before `submit`;
+* an order whose fate is unknown after a network error is looked up by its client order id,
+  never sent again;
+* every cycle (and at start-up) open trades are refreshed from the exchange, so a fill that
+  happened while we were down is picked up, once (fills are keyed by the exchange's trade id).
+Amounts and prices from ccxt arrive as floats; `_dec` turns them back into the decimal text the
+exchange sent (`repr` of a float is the shortest text that reads back to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import ccxt
+
+from tradeexecutor.execution.retry import TRANSIENT, RetryPolicy
+from tradeexecutor.execution.venue import Record
+from tradeexecutor.market.candles import Candle
+from tradeexecutor.state.events import (
+    Event,
+    FillReceived,
+    OrderCancelled,
+    OrderExpired,
+    OrderFailed,
+    OrderRejected,
+    OrderSubmitted,
+)
+from tradeexecutor.state.state import State
+from tradeexecutor.state.trade import FINISHED, OrderType, Trade, TradeStatus
+
+
+def _dec(value: Any) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value if isinstance(value, str) else repr(value))
+
+
+@dataclass
+class ExchangeAccount:
+    """What reconciliation needs to know of the exchange side."""
+
+    balances: dict[str, Decimal]
+    open_orders: list[dict[str, Any]] = field(default_factory=list)
+
+
+class CcxtVenue:
+    def __init__(
+        self,
+        exchange: ccxt.Exchange,
+        symbol: str,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        unknown_after: int = 2,
+    ) -> None:
+        import time
+
+        self.exchange = exchange
+        self.symbol = symbol
+        self.retry = retry or RetryPolicy()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.sleep = sleep or time.sleep
+        self.name = exchange.id
+        self.unknown_after = unknown_after
+        self._misses: dict[int, int] = {}
+        self.markets = self._read(exchange.load_markets)
+        if symbol not in self.markets:
+            raise ValueError(f"{exchange.id} has no market {symbol}; it has {sorted(self.markets)[:10]}...")
+        self.market = self.markets[symbol]
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _read(self, fn: Callable[[], Any]) -> Any:
+        return self.retry.call(fn, self.sleep)
+
+    def _now(self) -> datetime:
+        now = self.clock()
+        return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+    def round_quantity(self, quantity: Decimal) -> Decimal:
+        """Round down to the market's amount step (what the exchange will accept)."""
+        return Decimal(self._amount_text(quantity))
+
+    def _amount_text(self, quantity: Decimal) -> str:
+        step = self.market.get("precision", {}).get("amount")
+        if step:
+            step_d = _dec(step)
+            quantity = (quantity / step_d).to_integral_value(rounding=ROUND_DOWN) * step_d
+        return format(quantity.normalize(), "f")
+
+    def _minimum_problem(self, quantity: Decimal, price: Decimal) -> str | None:
+        limits = self.market.get("limits", {})
+        min_amount = limits.get("amount", {}).get("min")
+        if min_amount is not None and quantity < _dec(min_amount):
+            return f"amount {quantity} is below the market's minimum {_dec(min_amount)} {self.market['base']}"
+        min_cost = limits.get("cost", {}).get("min")
+        if min_cost is not None and quantity * price < _dec(min_cost):
+            return f"order value {quantity * price} is below the market's minimum {_dec(min_cost)} {self.market['quote']}"
+        return None
+
+    # --- the venue contract --------------------------------------------------------------------------
+
+    def submit(self, state: State, trade: Trade, candle: Candle, record: Record) -> None:
+        at = self._now()
+        amount = Decimal(self._amount_text(trade.quantity))
+        price = trade.limit_price if trade.limit_price is not None else candle.close
+        problem = "the amount rounds to zero at the market's precision" if amount <= 0 else None
+        problem = problem or self._minimum_problem(amount, price)
+        if problem:
+            record([OrderRejected(at, trade.id, problem)])
+            return
+        order_type = "limit" if trade.order_type is OrderType.limit else "market"
+        limit = float(trade.limit_price) if trade.limit_price is not None else None
+        try:
+            order = self.exchange.create_order(
+                self.symbol, order_type, trade.side.value, float(amount), limit,
+                {"newClientOrderId": trade.client_order_id},
+            )  # fmt: skip
+        except (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadSymbol) as exc:
+            record([OrderRejected(self._now(), trade.id, f"{type(exc).__name__}: {exc}")])
+            return
+        except TRANSIENT as exc:
+            # The order may or may not have reached the exchange: find out by client order id.
+            self._resolve_unknown(state, trade, record, f"{type(exc).__name__}: {exc}")
+            return
+        except ccxt.ExchangeError as exc:
+            if "Duplicate" in str(exc):  # it is there already: an earlier attempt reached it
+                self._resolve_unknown(state, trade, record, str(exc))
+                return
+            record([OrderRejected(self._now(), trade.id, f"{type(exc).__name__}: {exc}")])
+            return
+        record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
+        self._refresh(state, trade, record, order)
+
+    def on_cycle(self, state: State, candle: Candle, record: Record) -> None:
+        for trade in self._active(state):
+            self._refresh(state, trade, record)
+
+    def cancel(self, state: State, trade: Trade, candle: Candle, record: Record, reason: str) -> None:
+        self._cancel(state, trade, record, reason)
+
+    def recover(self, state: State, record: Record, at: datetime) -> None:
+        """At start-up: settle every trade that was under way when the last process stopped."""
+        for trade in self._active(state):
+            self._refresh(state, trade, record)
+
+    # --- order state ---------------------------------------------------------------------------------
+
+    def _active(self, state: State) -> list[Trade]:
+        return sorted(
+            (t for t in state.portfolio.trades.values() if t.status not in FINISHED),
+            key=lambda t: t.id,
+        )
+
+    def _find(self, trade: Trade) -> dict[str, Any] | None:
+        """The exchange's view of the trade's order, by order id or client order id; None if unknown."""
+        params = {} if trade.exchange_order_id else {"origClientOrderId": trade.client_order_id}
+        try:
+            return self._read(lambda: self.exchange.fetch_order(trade.exchange_order_id, self.symbol, params))
+        except ccxt.OrderNotFound:
+            return None
+
+    def _resolve_unknown(self, state: State, trade: Trade, record: Record, error: str) -> None:
+        try:
+            order = self._find(trade)
+        except TRANSIENT:
+            order = None
+            record([OrderFailed(self._now(), trade.id, f"fate unknown after {error}; will look it up by client order id")])
+            return
+        if order is None:
+            record([OrderFailed(self._now(), trade.id, f"not on the exchange after {error}; will look again")])
+            return
+        record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
+        self._refresh(state, trade, record, order)
+
+    def _refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
+        """Record what the exchange says happened to the trade since we last looked."""
+        try:
+            if order is None:
+                order = self._find(trade)
+        except TRANSIENT:
+            return  # the exchange is unreachable now; the next cycle looks again
+        if order is None:
+            misses = self._misses.get(trade.id, 0) + 1
+            self._misses[trade.id] = misses
+            if trade.status in (TradeStatus.planned, TradeStatus.failed) and misses >= self.unknown_after:
+                self._misses.pop(trade.id, None)
+                record([OrderCancelled(self._now(), trade.id, "never reached the exchange (unknown by client order id)")])
+            return
+        self._misses.pop(trade.id, None)
+        if trade.status in (TradeStatus.planned, TradeStatus.failed):
+            record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
+        self._record_fills(trade, order, record)
+        status = order.get("status")
+        if trade.is_finished:
+            return
+        if status == "canceled":
+            record([OrderCancelled(self._now(), trade.id, "cancelled on the exchange")])
+        elif status == "expired":
+            record([OrderExpired(self._now(), trade.id, "expired on the exchange")])
+        elif status == "rejected":
+            record([OrderRejected(self._now(), trade.id, "rejected by the exchange")])
+        elif status == "closed" and trade.filled_quantity:
+            # The exchange filled less than we planned (its amount step): the rest will never fill.
+            record([OrderCancelled(self._now(), trade.id, f"exchange closed the order at {trade.filled_quantity}")])
+        elif status == "open" and trade.expires_at is not None and self._now() >= trade.expires_at:
+            self._cancel(state, trade, record, "limit order timed out")
+
+    def _record_fills(self, trade: Trade, order: dict[str, Any], record: Record) -> None:
+        filled = _dec(order.get("filled"))
+        if filled <= trade.filled_quantity:
+            return
+        trades = self._read(lambda: self.exchange.fetch_my_trades(self.symbol, params={"orderId": order["id"]}))
+        known = {fill.exchange_trade_id for fill in trade.fills}
+        events: list[Event] = []
+        remaining = trade.remaining_quantity
+        for fill in sorted(trades, key=lambda f: (f.get("timestamp") or 0, str(f.get("id")))):
+            fill_id = str(fill["id"])
+            if fill_id in known:
+                continue
+            quantity = _dec(fill["amount"])
+            if quantity > remaining:
+                raise RuntimeError(
+                    f"exchange reports fill {fill_id} of {quantity} for trade {trade.id}, "
+                    f"more than the {remaining} left; refusing to record it"
+                )
+            remaining -= quantity
+            fee = fill.get("fee") or {}
+            at = datetime.fromtimestamp(fill["timestamp"] / 1000, UTC) if fill.get("timestamp") else self._now()
+            events.append(
+                FillReceived(
+                    at, trade.id, quantity, _dec(fill["price"]), _dec(fee.get("cost")),
+                    fee.get("currency") or self.market["quote"], fill_id,
+                )
+            )  # fmt: skip
+        if events:
+            record(events)
+
+    def _cancel(self, state: State, trade: Trade, record: Record, reason: str) -> None:
+        if trade.exchange_order_id is None:
+            record([OrderCancelled(self._now(), trade.id, reason)])
+            return
+        try:
+            self._read(lambda: self.exchange.cancel_order(trade.exchange_order_id, self.symbol))
+        except ccxt.OrderNotFound:
+            pass  # filled or gone meanwhile: the refresh below tells which
+        except TRANSIENT:
+            return  # try again next cycle
+        order = self._find(trade)
+        if order is not None:
+            self._record_fills(trade, order, record)
+        if not trade.is_finished:
+            record([OrderCancelled(self._now(), trade.id, reason)])
+
+    # --- reconciliation ---------------------------------------------------------------------------------
+
+    def account(self) -> ExchangeAccount:
+        balance = self._read(self.exchange.fetch_balance)
+        totals = {asset: _dec(amount) for asset, amount in (balance.get("total") or {}).items() if amount is not None}
+        orders = self._read(lambda: self.exchange.fetch_open_orders(self.symbol))
+        return ExchangeAccount(totals, orders)
+
+    def reconcile(self, state: State, record: Record, at: datetime) -> list[str]:
+        from tradeexecutor.execution.reconciliation import reconcile
+
+        return reconcile(state, self, record, self._now())

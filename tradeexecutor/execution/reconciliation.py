@@ -1,0 +1,75 @@
+"""Reconciliation: compare the state with the exchange and turn every difference into an event.
+
+Run at start-up and every N cycles. Open trades are refreshed first (a fill we missed is applied,
+an order cancelled outside is closed). Then:
+* an open exchange order whose client order id is not one of our trades is reported
+  (`exchange_difference`) and left alone;
+* the base asset: the exchange's balance must equal the quantity our live spot positions hold.
+  If not, the positions on that pair are frozen with a message saying what differs and by how
+  much; other pairs go on trading. A position frozen for this reason is unfrozen once the
+  balances agree again;
+* the quote asset: a mismatch is reported (it cannot be pinned on one position).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from tradeexecutor.execution.venue import Record
+from tradeexecutor.state.events import ExchangeDifference, PositionFrozen, PositionUnfrozen
+from tradeexecutor.state.identifiers import PairKind
+from tradeexecutor.state.state import State
+
+if TYPE_CHECKING:
+    from tradeexecutor.execution.ccxt_venue import CcxtVenue
+
+BALANCE_REASON = "balance mismatch"
+
+
+def reconcile(state: State, venue: CcxtVenue, record: Record, at: datetime) -> list[str]:
+    """Returns the differences found, one line each (also recorded as events)."""
+    differences: list[str] = []
+    for trade in sorted(state.portfolio.trades.values(), key=lambda t: t.id):
+        if not trade.is_finished:
+            venue._refresh(state, trade, record)  # noqa: SLF001 - the venue's own refresh
+    account = venue.account()
+    known_clients = {t.client_order_id for t in state.portfolio.trades.values()}
+    for order in account.open_orders:
+        client_id = order.get("clientOrderId")
+        if client_id not in known_clients:
+            detail = (
+                f"open order {order.get('id')} ({client_id}) {order.get('side')} {order.get('amount')} "
+                f"{order.get('symbol')} @ {order.get('price')} is not one of ours; left alone"
+            )
+            differences.append(detail)
+            record([ExchangeDifference(at, "unknown_order", detail)])
+    market = venue.market
+    base, quote = market["base"], market["quote"]
+    positions = [
+        p
+        for p in state.portfolio.live_positions()
+        if state.pairs[p.pair_id].base == base and state.pairs[p.pair_id].kind is PairKind.spot
+    ]
+    ours = sum((p.quantity for p in positions), Decimal(0))
+    theirs = account.balances.get(base, Decimal(0))
+    if ours != theirs:
+        detail = f"{base}: the state holds {ours}, the exchange {theirs} (difference {theirs - ours})"
+        differences.append(detail)
+        for position in positions:
+            if position.id in state.portfolio.open_positions:
+                record([PositionFrozen(at, position.id, f"{BALANCE_REASON}: {detail}")])
+        if not positions:
+            record([ExchangeDifference(at, "balance", detail)])
+    else:
+        for position in positions:
+            reason = position.frozen_reason or ""
+            if position.id in state.portfolio.frozen_positions and reason.startswith(BALANCE_REASON):
+                record([PositionUnfrozen(at, position.id, "balances agree again")])
+    cash, exchange_cash = state.portfolio.reserve(quote), account.balances.get(quote, Decimal(0))
+    if cash != exchange_cash:
+        detail = f"{quote}: the state holds {cash}, the exchange {exchange_cash} (difference {exchange_cash - cash})"
+        differences.append(detail)
+        record([ExchangeDifference(at, "balance", detail)])
+    return differences

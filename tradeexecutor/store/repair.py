@@ -1,0 +1,334 @@
+"""Repair of a damaged event log, at the file level: plan first, back up, then truncate.
+
+Start-up refuses a torn or corrupt log rather than skipping a record silently. This module is
+what the operator runs next: it finds the first record that the store's own verification refuses
+(torn line, checksum, JSON, sequence gap, or an event the reducer does not accept), says exactly
+what would be kept and dropped, and only then, after copying the files to a backup folder,
+truncates the log to its last good record. The log is the truth, so the snapshot, a cache, is set
+aside whenever it no longer agrees with the repaired log; start-up rebuilds it.
+
+Damage in the middle of the log (good records after a bad one) is flagged: truncating there loses
+those records, and the caller must get an explicit confirmation before applying the plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tradeexecutor.state.codec import decode_event
+from tradeexecutor.state.errors import InvalidEvent
+from tradeexecutor.state.reducer import apply
+from tradeexecutor.state.state import State
+from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, StoreError, repair_hint
+from tradeexecutor.store.eventlog import EventLog, verify_line
+from tradeexecutor.store.fsync import fsync_dir
+from tradeexecutor.store.lock import WriterLock
+from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.snapshot import dump_state, load_snapshot
+
+
+class RepairError(StoreError):
+    """Repair cannot go on (no log, files changed under it, a resolver failed); the CLI prints it."""
+
+
+FileStamp = tuple[int, int] | None  # (size, mtime_ns), or None when the file does not exist
+
+
+def _stamp(path: Path) -> FileStamp:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+@dataclass(slots=True)
+class LogRepairPlan:
+    """What a repair would do to one executor's files; nothing is changed until it is applied.
+
+    `kept_records` records (bytes `0..kept_bytes` once repaired) stay; `dropped_bytes` bytes from
+    line `damaged_line` on are cut. `add_newline` means the last record verifies and only lost its
+    line end: the newline is added and nothing is dropped. `lost_records` counts the records after
+    the damaged line that pass their own checksum: truncating loses them, hence the confirmation.
+    """
+
+    paths: StatePaths
+    log_size: int
+    kept_records: int
+    kept_bytes: int
+    damaged_line: int | None = None
+    damaged_offset: int | None = None
+    problem: str | None = None
+    dropped_bytes: int = 0
+    add_newline: bool = False
+    later_lines: int = 0
+    lost_records: int = 0
+    snapshot_seq: int | None = None
+    snapshot_problem: str | None = None
+    log_stamp: FileStamp = None
+    snapshot_stamp: FileStamp = None
+    #: The state rebuilt from the records that are kept: what start-up will see after the repair.
+    state: State = field(default_factory=State, repr=False, compare=False)
+
+    @property
+    def changes_log(self) -> bool:
+        return self.add_newline or self.dropped_bytes > 0
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when lines after the damaged one would be dropped: damage in the middle, data loss."""
+        return self.later_lines > 0
+
+    def summary(self) -> str:
+        """One line: the cut (or the newline) in the words the operator sees."""
+        if self.kept_records:
+            keep = f"keep records 1..{self.kept_records} (bytes 0..{self.kept_bytes})"
+        else:
+            keep = f"keep no records (bytes 0..{self.kept_bytes})"
+        if self.add_newline:
+            return f"{keep}, add the missing line end to line {self.damaged_line}: {self.problem}"
+        if self.dropped_bytes:
+            return f"{keep}, drop {self.dropped_bytes} bytes from line {self.damaged_line}: {self.problem}"
+        return f"{keep}: the log is intact"
+
+    def describe(self) -> list[str]:
+        """The whole plan, line by line, for the operator to read before saying yes."""
+        lines = [self.summary()]
+        if self.needs_confirmation:
+            lines.append(
+                f"DATA LOSS: the damage is in the middle of the log; {self.later_lines} later line(s) "
+                f"after line {self.damaged_line} would be dropped, {self.lost_records} of them records "
+                "that pass their checksum (they stay in the backup)"
+            )
+        name = self.paths.snapshot.name
+        if self.snapshot_problem is not None:
+            lines.append(f"snapshot {name}: set aside into the backup folder ({self.snapshot_problem}); "
+                         "start-up rebuilds it from the log")
+        elif self.snapshot_seq is not None:
+            lines.append(f"snapshot {name} (at event {self.snapshot_seq}): kept, it agrees with the log")
+        else:
+            lines.append(f"snapshot {name}: none; start-up builds the state from the log")
+        copied = self.paths.log.name + (" and " + name if self.snapshot_stamp is not None else "")
+        lines.append(f"backup: {copied} copied to {self.paths.executor_id}.backup-<UTC time>/ first")
+        return lines
+
+
+@dataclass(slots=True)
+class LogRepairResult:
+    backup_dir: Path
+    actions: list[str]
+
+
+def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
+    """Verify the log record by record (checksum, sequence, decoding, the reducer) and the
+    snapshot against it; None when both are healthy, else the plan that makes them so."""
+    if not paths.log.exists():
+        raise RepairError(
+            f"no event log {paths.log}: repair works from the log, and there is none to repair"
+        )
+    log_stamp, snapshot_stamp = _stamp(paths.log), _stamp(paths.snapshot)
+    snapshot_seq, snapshot_bytes, snapshot_problem = _read_snapshot(paths)
+    log = EventLog(paths.log, repair_hint(paths.state_dir, paths.executor_id))
+    state = State()
+    kept_records = kept_bytes = 0
+    damage: tuple[int, int, str] | None = None  # line, offset, problem
+    snapshot_matches: bool | None = None
+    if snapshot_seq == 0:
+        snapshot_matches = dump_state(state) == snapshot_bytes
+    with contextlib.closing(log.scan(after_seq=0)) as records:
+        try:
+            for record in records:
+                assert record.event is not None
+                try:
+                    apply(state, record.event, record.seq)
+                except InvalidEvent as exc:
+                    damage = (record.seq, record.offset, f"the event does not apply: {exc}")
+                    break
+                kept_records, kept_bytes = record.seq, record.end
+                if record.seq == snapshot_seq:
+                    snapshot_matches = dump_state(state) == snapshot_bytes
+        except CorruptLog as exc:
+            damage = (exc.line_number, exc.offset, exc.problem)
+
+    plan = LogRepairPlan(
+        paths,
+        log_size=log_stamp[0] if log_stamp else 0,
+        kept_records=kept_records,
+        kept_bytes=kept_bytes,
+        snapshot_seq=snapshot_seq,
+        log_stamp=log_stamp,
+        snapshot_stamp=snapshot_stamp,
+        state=state,
+    )
+    if damage is not None:
+        line_number, offset, problem = damage
+        plan.damaged_line, plan.damaged_offset, plan.problem = line_number, offset, problem
+        damaged, plan.later_lines, plan.lost_records = _read_tail(paths.log, offset)
+        plan.dropped_bytes = plan.log_size - kept_bytes
+        if plan.later_lines == 0 and not damaged.endswith(b"\n"):
+            restored = _restore_line_end(state, damaged, kept_records + 1)
+            if restored is None:
+                plan.add_newline, plan.dropped_bytes = True, 0
+                plan.kept_records, plan.kept_bytes = kept_records + 1, plan.log_size + 1
+                plan.problem = "the record verifies; only its line end was lost"
+                if plan.kept_records == snapshot_seq:
+                    snapshot_matches = dump_state(state) == snapshot_bytes
+            elif restored:
+                plan.problem = f"the record has no line end, and with one: {restored}"
+
+    if snapshot_problem is None and snapshot_seq is not None:
+        if snapshot_seq > plan.kept_records:
+            snapshot_problem = (
+                f"it is at event {snapshot_seq}, ahead of the {'repaired ' if damage else ''}log, "
+                f"which ends at event {plan.kept_records}"
+            )
+        elif not snapshot_matches:
+            snapshot_problem = f"it differs from the state rebuilt from the log at event {snapshot_seq}"
+    plan.snapshot_problem = snapshot_problem
+    if damage is None and snapshot_problem is None:
+        return None
+    return plan
+
+
+def _read_snapshot(paths: StatePaths) -> tuple[int | None, bytes | None, str | None]:
+    """(last_event_seq, bytes, problem) of the snapshot; all None when there is no snapshot."""
+    try:
+        data = paths.snapshot.read_bytes()
+        snapshot = load_snapshot(paths.snapshot)
+    except FileNotFoundError:
+        return None, None, None
+    except CorruptSnapshot as exc:
+        return None, None, f"unreadable: {exc}"
+    if snapshot is None:
+        return None, None, None
+    return snapshot.last_event_seq, data, None
+
+
+def _read_tail(path: Path, offset: int) -> tuple[bytes, int, int]:
+    """The damaged line at `offset`, how many lines follow it, and how many of those verify."""
+    later_lines = lost_records = 0
+    with open(path, "rb", buffering=1 << 20) as handle:
+        handle.seek(offset)
+        damaged = handle.readline()
+        for line in handle:
+            later_lines += 1
+            try:
+                verify_line(line)
+            except ValueError:
+                continue
+            lost_records += 1
+    return damaged, later_lines, lost_records
+
+
+def _restore_line_end(state: State, line: bytes, seq: int) -> str | None:
+    """Try the last line with its line end put back: None if the record then verifies, decodes
+    and applies (it is applied to `state`); otherwise the problem, or "" if it still fails the
+    checksum (a genuinely torn write, already described as such)."""
+    try:
+        raw = verify_line(line + b"\n")
+    except ValueError:
+        return ""
+    try:
+        if raw.get("seq") != seq:
+            return f"sequence number {raw.get('seq')!r} where {seq} was expected"
+        event = decode_event(raw["type"], raw["at"], raw["data"])
+        apply(state, event, seq)
+    except KeyError as exc:
+        return f"missing member {exc.args[0]!r}"
+    except InvalidEvent as exc:
+        return f"the event does not apply: {exc}"
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None = None) -> LogRepairResult:
+    """Back up, then truncate (or add the missing newline) and set the snapshot aside if needed.
+
+    Holds the writer lock throughout, and refuses if either file changed since the plan was made,
+    so a plan is never applied to files it did not look at. Every step is fsynced before the next,
+    so a crash part-way leaves a state that start-up refuses and repair can plan again.
+    """
+    paths = plan.paths
+    lock = WriterLock(paths.lock)
+    lock.acquire()
+    try:
+        if _stamp(paths.log) != plan.log_stamp or _stamp(paths.snapshot) != plan.snapshot_stamp:
+            raise RepairError(
+                f"{paths.log.name} or {paths.snapshot.name} changed since the repair was planned; "
+                "run `trade-executor repair` again"
+            )
+        now = (clock or (lambda: datetime.now(UTC)))()
+        backup = _make_backup_dir(paths, now)
+        actions = []
+        _copy_durably(paths.log, backup / paths.log.name)
+        actions.append(f"copied {paths.log.name} ({plan.log_size} bytes) to {backup}")
+        if plan.snapshot_stamp is not None:
+            if plan.snapshot_problem is not None:
+                os.replace(paths.snapshot, backup / paths.snapshot.name)
+                actions.append(f"moved {paths.snapshot.name} into {backup.name} ({plan.snapshot_problem})")
+            else:
+                _copy_durably(paths.snapshot, backup / paths.snapshot.name)
+                actions.append(f"copied {paths.snapshot.name} to {backup.name}")
+        fsync_dir(backup)
+        fsync_dir(paths.state_dir)
+        if plan.add_newline:
+            _append_newline(paths.log)
+            actions.append(f"added the missing line end to line {plan.damaged_line} of {paths.log.name}")
+        elif plan.dropped_bytes:
+            _truncate(paths.log, plan.kept_bytes)
+            actions.append(
+                f"truncated {paths.log.name} to {plan.kept_bytes} bytes (records 1..{plan.kept_records}), "
+                f"dropping {plan.dropped_bytes} bytes from line {plan.damaged_line}"
+            )
+        return LogRepairResult(backup, actions)
+    finally:
+        lock.release()
+
+
+def _make_backup_dir(paths: StatePaths, now: datetime) -> Path:
+    """`DIR/ID.backup-<UTC time>/`, never reusing an existing folder (two repairs in a second)."""
+    base = f"{paths.executor_id}.backup-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    for attempt in range(1000):
+        backup = paths.state_dir / (base if attempt == 0 else f"{base}-{attempt}")
+        try:
+            backup.mkdir()
+        except FileExistsError:
+            continue
+        fsync_dir(paths.state_dir)
+        return backup
+    raise RepairError(f"cannot create a backup folder {base} in {paths.state_dir}")
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _append_newline(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _truncate(path: Path, size: int) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
