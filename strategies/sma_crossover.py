@@ -29,10 +29,9 @@ def decide(cycle: CycleInput) -> list[Intent]:
     fast_before = candles.sma(fast_n, ago=1)
     assert fast_now is not None and slow_now is not None and fast_before is not None
     if fast_before <= slow_before and fast_now > slow_now:
-        if cycle.position is None and not cycle.pending_trades():
+        if cycle.holding() is None and not cycle.pending_trades():
             return [market_buy(value=(cycle.cash * cycle.parameters["allocation"]).quantize(Decimal("0.01")))]
     elif fast_before >= slow_before and fast_now < slow_now:
-        position = cycle.position
-        if position is not None and position.quantity:
+        if cycle.holding() is not None:
             return [close_position()]
     return []

@@ -57,7 +57,6 @@ class SimulatedVenue:
     def __init__(self, config: SimulatedVenueConfig | None = None) -> None:
         self.config = config or SimulatedVenueConfig()
         self._open_orders: dict[int, Trade] = {}
-        self._next_order = 1
 
     def adopt_open_orders(self, state: State) -> None:
         """After a restart, carry on with the orders the state says are on the venue."""
@@ -77,7 +76,9 @@ class SimulatedVenue:
             if trade.is_finished:
                 del self._open_orders[trade_id]
                 continue
-            if trade.expires_at is not None and candle.at >= trade.expires_at:
+            # A cycle is stamped with its bar's open time but decides at the bar's close, so an
+            # order placed with a one-bar timeout lives through exactly the next bar.
+            if trade.expires_at is not None and candle.at > trade.expires_at:
                 del self._open_orders[trade_id]
                 record([OrderExpired(candle.at, trade.id, "limit order timed out")])
                 continue
@@ -94,8 +95,8 @@ class SimulatedVenue:
         if problem:
             record([OrderRejected(candle.at, trade.id, problem)])
             return
-        record([OrderSubmitted(candle.at, trade.id, f"sim-{self._next_order}")])
-        self._next_order += 1
+        # Derived from the trade id, so a restarted venue never hands out an id twice.
+        record([OrderSubmitted(candle.at, trade.id, f"sim-{trade.id}")])
         if trade.order_type is OrderType.market and self.config.fill_at == "close":
             self._fill(state, trade, self._slipped(trade.side, candle.close), candle, record, maker=False)
             return

@@ -123,6 +123,17 @@ class CycleInput:
                 return position
         return None
 
+    def holding(self, min_value: Decimal = Decimal(1)) -> Position | None:
+        """The open position if it is worth at least `min_value` at the last price.
+
+        Live spot exchanges charge buy fees in the base asset, so closing a position can leave
+        dust below the lot size that can never be sold; a strategy should not count it.
+        """
+        position = self.position
+        if position is None or position.quantity * self.last_price < min_value:
+            return None
+        return position
+
     def pending_trades(self) -> list[Trade]:
         """Trades on the strategy's pair that have not finished (submitted or partly filled)."""
         return [

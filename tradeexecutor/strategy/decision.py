@@ -39,6 +39,6 @@ def collect_intents(
             intents.extend(_checked(strategy.on_fill(cycle_input, trades[trade_id]), "on_fill"))
         filled.clear()
     result = strategy.decide(cycle_input)
-    if not result and not intents:
-        return []
+    if not intents and (result is None or (type(result) in (list, tuple) and not result)):
+        return []  # the common case of a cycle without intents, without building lists
     return intents + _checked(result, "decide")

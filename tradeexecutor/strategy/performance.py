@@ -40,7 +40,7 @@ def closed_trades(state: State) -> list[ClosedTrade]:
 def statistics_from_state(state: State) -> Statistics:
     curve = [(point.at, point.equity) for point in state.valuations]
     benchmark = None
-    if state.valuations and state.first_prices and state.last_prices:
+    if len(state.valuations) >= 2 and state.first_prices and state.last_prices:
         pair_id = min(state.first_prices)
         benchmark = [
             (state.valuations[0].at, state.first_prices[pair_id]),

@@ -42,6 +42,8 @@ __all__ = [
 
 #: Most points a chart draws; more is invisible at screen resolution and bloats the file.
 MAX_CHART_POINTS = 2000
+#: Above this many entry/exit markers, thin ticks replace triangles so the curve stays visible.
+MAX_TRIANGLES = 200
 #: Rows of the closed-positions table.
 LAST_POSITIONS = 50
 PNG_WIDTH = 1200
@@ -160,13 +162,19 @@ def _series(state: State) -> _Series | None:
     span = times[-1]
 
     def at_equity(moments: Iterable[datetime]) -> list[Point]:
-        """Marker positions on the curve: the equity of the last valuation at or before each
+        """Marker positions on the drawn line, interpolated between the valuations around each
         moment; moments outside the curve have no equity to sit on and are left out."""
         result = []
         for moment in moments:
             seconds = (moment - start).total_seconds()
-            if 0 <= seconds <= span:
-                result.append((seconds, values[bisect_right(times, seconds) - 1]))
+            if not 0 <= seconds <= span:
+                continue
+            index = bisect_right(times, seconds) - 1
+            value = values[index]
+            if index + 1 < len(times) and times[index + 1] > times[index]:
+                share = (seconds - times[index]) / (times[index + 1] - times[index])
+                value += (values[index + 1] - value) * share
+            result.append((seconds, value))
         return result
 
     portfolio = state.portfolio
@@ -195,8 +203,10 @@ def _equity_range(points: Sequence[Point]) -> tuple[float, float]:
 
 
 def _drawdown_range(deepest: float) -> tuple[float, float]:
-    """From a little below the deepest point up to exactly zero, the top of the chart."""
-    return min(deepest * 1.08, -0.1), 0.0
+    """From a little below the deepest point up to exactly zero, the top of the chart; scaled
+    to the data like the equity chart, so a shallow drawdown is still readable (the tick labels
+    give its size). A curve that never fell gets a nominal 1% axis."""
+    return (deepest * 1.08 if deepest < -1e-4 else -1.0), 0.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -316,6 +326,8 @@ svg.chart .drawdown-area { fill: rgba(214,39,40,0.35); stroke: rgb(200,40,40); s
                            stroke-linejoin: round; }
 svg.chart .entries, .legend .entry { fill: rgb(44,160,44); color: rgb(44,160,44); }
 svg.chart .exits, .legend .exit { fill: rgb(214,39,40); color: rgb(214,39,40); }
+svg.chart .entries.ticks { fill: none; stroke: rgb(44,160,44); stroke-width: 1; }
+svg.chart .exits.ticks { fill: none; stroke: rgb(214,39,40); stroke-width: 1; }
 svg.chart .deepest { fill: rgb(200,40,40); }
 """
 
@@ -345,7 +357,7 @@ def _svg_chart(
     low, high = value_range
     ticks, decimals = _value_ticks(low, high)
     labels = [_value_label(tick, decimals, suffix) for tick in ticks]
-    left = 28 + _SVG_CHAR_WIDTH * max(len(text) for text in labels)
+    left = 34 + _SVG_CHAR_WIDTH * max(len(text) for text in labels)
     frame = _Frame(left, 14, _SVG_WIDTH - 18, height - 44, series.span, low, high)
     parts = [
         f'<svg class="chart" id="{name}-chart" data-chart="{name}" width="{_SVG_WIDTH}" height="{height}" '
@@ -357,12 +369,20 @@ def _svg_chart(
     ]
     for tick, text in zip(ticks, labels, strict=True):
         y = frame.y(tick)
-        parts.append(f'<line class="grid" x1="{frame.left:.1f}" y1="{y:.1f}" x2="{frame.right:.1f}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<line class="grid" x1="{frame.left:.1f}" y1="{y:.1f}" x2="{frame.right:.1f}" y2="{y:.1f}"/>'
+        )
         parts.append(f'<text x="{frame.left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end">{_esc(text)}</text>')
     for seconds, text in _time_ticks(series.start, series.span):
         x = frame.x(seconds)
-        parts.append(f'<line class="grid" x1="{x:.1f}" y1="{frame.top:.1f}" x2="{x:.1f}" y2="{frame.bottom:.1f}"/>')
-        parts.append(f'<text x="{x:.1f}" y="{frame.bottom + 16:.1f}" text-anchor="middle">{_esc(text)}</text>')
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{frame.top:.1f}" x2="{x:.1f}" y2="{frame.bottom:.1f}"/>'
+        )
+        if x + len(text) * _SVG_CHAR_WIDTH / 2 > _SVG_WIDTH:
+            continue  # a label cut by the edge reads as a wrong date
+        parts.append(
+            f'<text x="{x:.1f}" y="{frame.bottom + 16:.1f}" text-anchor="middle">{_esc(text)}</text>'
+        )
     parts.append(
         f'<rect class="frame" x="{frame.left:.1f}" y="{frame.top:.1f}" '
         f'width="{frame.right - frame.left:.1f}" height="{frame.bottom - frame.top:.1f}"/>'
@@ -380,35 +400,44 @@ def _svg_chart(
     return frame, parts
 
 
-def _marker_path(frame: _Frame, points: Iterable[Point], pointing_up: bool) -> str:
-    """One path of small triangles, one per distinct pixel: entries below the curve pointing up,
-    exits above it pointing down. Deduplicating by pixel bounds the size for busy strategies."""
-    seen: set[tuple[int, int]] = set()
-    pieces = []
-    for t, v in points:
-        x, y = frame.x(t), frame.y(v)
-        key = (round(x), round(y))
-        if key in seen:
-            continue
-        seen.add(key)
-        if pointing_up:
-            pieces.append(f"M{x:.1f},{y + 2:.1f}l-4,7h8z")
-        else:
-            pieces.append(f"M{x:.1f},{y - 2:.1f}l-4,-7h8z")
-    return "".join(pieces)
+def _marker_pixels(frame: _Frame, points: Iterable[Point]) -> list[tuple[int, int]]:
+    """Marker positions rounded to whole pixels, each once: a busy strategy's thousands of
+    positions cost at most one marker per pixel."""
+    return sorted({(round(frame.x(t)), round(frame.y(v))) for t, v in points})
+
+
+def _marker_path(pixels: Sequence[tuple[int, int]], pointing_up: bool, ticks: bool) -> str:
+    """One path of markers: entries below the curve pointing up, exits above it pointing down;
+    short vertical ticks instead of triangles when there are too many to tell apart."""
+    sign = 1 if pointing_up else -1
+    if ticks:
+        return "".join(f"M{x},{y + 2 * sign}v{5 * sign}" for x, y in pixels)
+    return "".join(f"M{x},{y + 2 * sign}l-4,{7 * sign}h8z" for x, y in pixels)
 
 
 def _equity_svg(series: _Series) -> str:
     currency = f" ({series.currency})" if series.currency else ""
     frame, parts = _svg_chart(
-        "equity", "Equity curve", _EQUITY_HEIGHT, series, _equity_range(series.equity), f"Equity{currency}", ""
+        "equity",
+        "Equity curve",
+        _EQUITY_HEIGHT,
+        series,
+        _equity_range(series.equity),
+        f"Equity{currency}",
+        "",
     )
-    entries = _marker_path(frame, series.entries, pointing_up=True)
-    exits = _marker_path(frame, series.exits, pointing_up=False)
+    entries = _marker_pixels(frame, series.entries)
+    exits = _marker_pixels(frame, series.exits)
+    ticks = len(entries) + len(exits) > MAX_TRIANGLES
+    shape = " ticks" if ticks else ""
     if entries:
-        parts.append(f'<path class="entries" d="{entries}"><title>position entries</title></path>')
+        parts.append(
+            f'<path class="entries{shape}" d="{_marker_path(entries, True, ticks)}"><title>position opened</title></path>'
+        )
     if exits:
-        parts.append(f'<path class="exits" d="{exits}"><title>position exits</title></path>')
+        parts.append(
+            f'<path class="exits{shape}" d="{_marker_path(exits, False, ticks)}"><title>position closed</title></path>'
+        )
     points = _coordinates(frame, series.equity)
     parts.append(f'<polyline class="equity" points="{" ".join(points)}"/>')
     if len(points) == 1:
@@ -450,7 +479,9 @@ def _drawdown_svg(series: _Series) -> str:
 def _statistics_table(rows: Sequence[tuple[str, str]]) -> str:
     if not rows:
         return '<p class="note">No statistics.</p>'
-    body = "\n".join(f'<tr><td>{_esc(label)}</td><td class="num">{_esc(value)}</td></tr>' for label, value in rows)
+    body = "\n".join(
+        f'<tr><td>{_esc(label)}</td><td class="num">{_esc(value)}</td></tr>' for label, value in rows
+    )
     return f'<table class="stats">\n<tbody>\n{body}\n</tbody>\n</table>'
 
 
@@ -487,7 +518,11 @@ def _positions_table(state: State) -> str:
         '<tr><th class="num">#</th><th>Pair</th><th>Opened (UTC)</th><th>Closed (UTC)</th>'
         f'<th>Direction</th><th class="num">Net PnL{_esc(currency)}</th></tr>'
     )
-    return f'<table class="positions">\n<thead>{header}</thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
+    return (
+        f'<table class="positions">\n<thead>{header}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
 
 
 def render_html(state: State, statistics_rows: Sequence[tuple[str, str]], title: str) -> str:
@@ -508,17 +543,23 @@ def render_html(state: State, statistics_rows: Sequence[tuple[str, str]], title:
         f"<h1>{_esc(title)}</h1>",
     ]
     if state.executor_id:
-        parts.append(f'<p class="note">Executor {_esc(state.executor_id)}, {len(state.valuations)} valuation points, '
-                     f"{total} closed positions.</p>")
+        parts.append(
+            f'<p class="note">Executor {_esc(state.executor_id)}, {len(state.valuations)} valuation points, '
+            f"{total} closed positions.</p>"
+        )
     parts += ["<h2>Statistics</h2>", _statistics_table(statistics_rows)]
     if series is None:
-        parts.append('<p class="no-data">No data: the state has no valuations yet, so there is no equity '
-                     "curve or drawdown to chart.</p>")
+        parts.append(
+            '<p class="no-data">No data: the state has no valuations yet, so there is no equity '
+            "curve or drawdown to chart.</p>"
+        )
     else:
         note = ""
         if len(series.equity) < len(state.valuations):
-            note = (f'<p class="note">{len(state.valuations)} points drawn as {len(series.equity)}, keeping the '
-                    "lowest and highest value of each interval.</p>")
+            note = (
+                f'<p class="note">{len(state.valuations)} points drawn as {len(series.equity)}, keeping the '
+                "lowest and highest value of each interval.</p>"
+            )
         parts += [
             "<h2>Equity</h2>",
             _equity_svg(series),
@@ -530,7 +571,11 @@ def render_html(state: State, statistics_rows: Sequence[tuple[str, str]], title:
             f'<p class="note">Percent below the running peak of equity; deepest {series.deepest[1]:.2f}% at '
             f"{_esc(_time_text(series.start + timedelta(seconds=series.deepest[0])))} UTC.</p>",
         ]
-    heading = f"Last {shown} closed positions (newest first)" if total > shown else "Closed positions (newest first)"
+    heading = (
+        f"Last {shown} closed positions (newest first)"
+        if total > shown
+        else "Closed positions (newest first)"
+    )
     parts += [f"<h2>{_esc(heading)}</h2>", _positions_table(state), "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
@@ -539,19 +584,58 @@ def render_html(state: State, statistics_rows: Sequence[tuple[str, str]], title:
 
 # A 5x7 bitmap font: seven rows of five bits (most significant = leftmost) per character.
 _FONT_ROWS = {
-    "0": "0E11131519110E", "1": "040C040404040E", "2": "0E11010204081F", "3": "1F02040201110E",
-    "4": "02060A121F0202", "5": "1F101E0101110E", "6": "0608101E11110E", "7": "1F010204080808",
-    "8": "0E11110E11110E", "9": "0E11110F01020C", "A": "0E1111111F1111", "B": "1E11111E11111E",
-    "C": "0E11101010110E", "D": "1C12111111121C", "E": "1F10101E10101F", "F": "1F10101E101010",
-    "G": "0E11101711110F", "H": "1111111F111111", "I": "0E04040404040E", "J": "0702020202120C",
-    "K": "11121418141211", "L": "1010101010101F", "M": "111B1515111111", "N": "11111915131111",
-    "O": "0E11111111110E", "P": "1E11111E101010", "Q": "0E11111115120D", "R": "1E11111E141211",
-    "S": "0F10100E01011E", "T": "1F040404040404", "U": "1111111111110E", "V": "11111111110A04",
-    "W": "1111111515150A", "X": "11110A040A1111", "Y": "1111110A040404", "Z": "1F01020408101F",
-    "-": "0000001F000000", ".": "00000000000C0C", ",": "000000000C0408", ":": "000C0C000C0C00",
-    "%": "18190204081303", "/": "00010204081000", "+": "0004041F040400", "(": "02040808080402",
-    ")": "08040202020408", "&": "0C12140815120D", "?": "0E110102040004", "_": "0000000000001F",
-    "#": "0A0A1F0A1F0A0A", "=": "00001F001F0000", "'": "04040800000000", "!": "04040404040004",
+    "0": "0E11131519110E",
+    "1": "040C040404040E",
+    "2": "0E11010204081F",
+    "3": "1F02040201110E",
+    "4": "02060A121F0202",
+    "5": "1F101E0101110E",
+    "6": "0608101E11110E",
+    "7": "1F010204080808",
+    "8": "0E11110E11110E",
+    "9": "0E11110F01020C",
+    "A": "0E1111111F1111",
+    "B": "1E11111E11111E",
+    "C": "0E11101010110E",
+    "D": "1C12111111121C",
+    "E": "1F10101E10101F",
+    "F": "1F10101E101010",
+    "G": "0E11101711110F",
+    "H": "1111111F111111",
+    "I": "0E04040404040E",
+    "J": "0702020202120C",
+    "K": "11121418141211",
+    "L": "1010101010101F",
+    "M": "111B1515111111",
+    "N": "11111915131111",
+    "O": "0E11111111110E",
+    "P": "1E11111E101010",
+    "Q": "0E11111115120D",
+    "R": "1E11111E141211",
+    "S": "0F10100E01011E",
+    "T": "1F040404040404",
+    "U": "1111111111110E",
+    "V": "11111111110A04",
+    "W": "1111111515150A",
+    "X": "11110A040A1111",
+    "Y": "1111110A040404",
+    "Z": "1F01020408101F",
+    "-": "0000001F000000",
+    ".": "00000000000C0C",
+    ",": "000000000C0408",
+    ":": "000C0C000C0C00",
+    "%": "18190204081303",
+    "/": "00010204081000",
+    "+": "0004041F040400",
+    "(": "02040808080402",
+    ")": "08040202020408",
+    "&": "0C12140815120D",
+    "?": "0E110102040004",
+    "_": "0000000000001F",
+    "#": "0A0A1F0A1F0A0A",
+    "=": "00001F001F0000",
+    "'": "04040800000000",
+    "!": "04040404040004",
     " ": "00000000000000",
 }
 _FONT: dict[str, tuple[int, ...]] = {
@@ -645,7 +729,12 @@ def encode_png(width: int, height: int, pixels: bytes | bytearray, title: str = 
         raw += pixels[y * stride : (y + 1) * stride]
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunks = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header)]
@@ -680,7 +769,8 @@ def _png_axes(
         x = round(frame.x(seconds))
         canvas.vline(x, top, bottom, grid)
         canvas.vline(x, bottom, bottom + 3, axis)
-        canvas.text(x - _text_width(text) // 2, bottom + 6, text, ink)
+        if x + _text_width(text) // 2 < canvas.width:  # a label cut by the edge reads as a wrong date
+            canvas.text(x - _text_width(text) // 2, bottom + 6, text, ink)
     canvas.rectangle(round(frame.left), top, round(frame.right), bottom, axis)
     canvas.text(round(frame.left), top - 12, heading, ink)
     return frame
@@ -695,12 +785,18 @@ def _pixels(frame: _Frame, points: Iterable[Point]) -> list[tuple[int, int]]:
     return result
 
 
-def _png_markers(canvas: _Canvas, frame: _Frame, points: Iterable[Point], pointing_up: bool) -> None:
-    colour = bytes(ENTRY_RGB if pointing_up else EXIT_RGB)
-    for x, y in set(_pixels(frame, points)):
-        for depth in range(5):
-            row = y + 2 + depth if pointing_up else y - 2 - depth
-            canvas.hline(x - depth, x + depth, row, colour)
+def _png_markers(canvas: _Canvas, frame: _Frame, series: _Series) -> None:
+    """Entry triangles below the curve, exit triangles above it; ticks when crowded."""
+    entries = _marker_pixels(frame, series.entries)
+    exits = _marker_pixels(frame, series.exits)
+    ticks = len(entries) + len(exits) > MAX_TRIANGLES
+    for pixels, sign, colour in ((entries, 1, bytes(ENTRY_RGB)), (exits, -1, bytes(EXIT_RGB))):
+        for x, y in pixels:
+            if ticks:
+                canvas.vline(x, y + 2 * sign, y + 6 * sign, colour)
+                continue
+            for depth in range(5):
+                canvas.hline(x - depth, x + depth, y + (2 + depth) * sign, colour)
 
 
 def _png_polyline(canvas: _Canvas, pixels: Sequence[tuple[int, int]], colour: bytes) -> None:
@@ -743,12 +839,17 @@ def render_png(state: State, statistics_rows: Sequence[tuple[str, str]], title: 
 
     currency = f" ({series.currency})" if series.currency else ""
     equity = _png_axes(canvas, series, 52, 410, _equity_range(series.equity), f"Equity{currency}", "")
-    _png_markers(canvas, equity, series.entries, pointing_up=True)
-    _png_markers(canvas, equity, series.exits, pointing_up=False)
+    _png_markers(canvas, equity, series)
     _png_polyline(canvas, _pixels(equity, series.equity), bytes(EQUITY_RGB))
 
     drawdown = _png_axes(
-        canvas, series, 458, 664, _drawdown_range(series.deepest[1]), "Drawdown below the running peak (%)", "%"
+        canvas,
+        series,
+        458,
+        664,
+        _drawdown_range(series.deepest[1]),
+        "Drawdown below the running peak (%)",
+        "%",
     )
     line = _pixels(drawdown, series.drawdown)
     base = round(drawdown.y(0.0))

@@ -360,7 +360,9 @@ class CycleRunner:
             self._refuse(at, intent, f"position {position.id} holds {position.quantity}, cannot sell {quantity}")
             return
         price = limit if limit is not None else cycle_input.last_price
-        position_value = position.value if position is not None else Decimal(0)
+        position_value = (position.value if position is not None else Decimal(0)) + self._pending_increase(
+            state, pair.id, cycle_input.last_price
+        )
         problem = self.config.risk.check(state, quantity * price, increases, position_value, limit, cycle_input.last_price)
         if problem:
             self._refuse(at, intent, problem)
@@ -385,6 +387,19 @@ class CycleRunner:
             ]
         )
         self.venue.submit(state, portfolio.trades[trade_id], candle, record)
+
+    @staticmethod
+    def _pending_increase(state: State, pair_id: int, last_price: Decimal) -> Decimal:
+        """Value of open orders on the pair that would add exposure (risk limits count them)."""
+        total = Decimal(0)
+        for position in state.portfolio.open_positions.values():
+            if position.pair_id != pair_id:
+                continue
+            opening = Side.buy if position.direction is Direction.long else Side.sell
+            for trade in position.trades.values():
+                if trade.side is opening and not trade.is_finished:
+                    total += trade.remaining_quantity * (trade.limit_price or last_price)
+        return total
 
     @staticmethod
     def _pending_reduction(position: Position) -> Decimal:
