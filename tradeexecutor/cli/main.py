@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules defining more commands; each has `register(commands)` adding its sub-parsers.
-_COMMAND_MODULES = ("tradeexecutor.cli.start", "tradeexecutor.cli.fake_exchange")
+_COMMAND_MODULES = ("tradeexecutor.cli.start", "tradeexecutor.cli.fake_exchange", "tradeexecutor.cli.repair")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,8 +54,10 @@ class LogRepairPlan:
 
     `kept_records` records (bytes `0..kept_bytes` once repaired) stay; `dropped_bytes` bytes from
     line `damaged_line` on are cut. `add_newline` means the last record verifies and only lost its
-    line end: the newline is added and nothing is dropped. `lost_records` counts the records after
-    the damaged line that pass their own checksum: truncating loses them, hence the confirmation.
+    line end: the newline is added and nothing is dropped. `later_records` counts the lines after
+    the damaged one that pass their own checksum, and `damaged_record_intact` says the damaged line
+    itself does (a record the reducer refuses, or the one after a sequence gap): truncating loses
+    real records then, hence the confirmation.
     """
 
     paths: StatePaths
@@ -68,7 +70,8 @@ class LogRepairPlan:
     dropped_bytes: int = 0
     add_newline: bool = False
     later_lines: int = 0
-    lost_records: int = 0
+    later_records: int = 0
+    damaged_record_intact: bool = False
     snapshot_seq: int | None = None
     snapshot_problem: str | None = None
     log_stamp: FileStamp = None
@@ -81,9 +84,14 @@ class LogRepairPlan:
         return self.add_newline or self.dropped_bytes > 0
 
     @property
+    def lost_records(self) -> int:
+        """Records passing their checksum that the cut drops (they stay in the backup)."""
+        return 0 if self.add_newline else self.later_records + self.damaged_record_intact
+
+    @property
     def needs_confirmation(self) -> bool:
-        """True when lines after the damaged one would be dropped: damage in the middle, data loss."""
-        return self.later_lines > 0
+        """True when the cut drops more than a broken record: damage in the middle, data loss."""
+        return self.later_lines > 0 or self.lost_records > 0
 
     def summary(self) -> str:
         """One line: the cut (or the newline) in the words the operator sees."""
@@ -100,11 +108,16 @@ class LogRepairPlan:
     def describe(self) -> list[str]:
         """The whole plan, line by line, for the operator to read before saying yes."""
         lines = [self.summary()]
-        if self.needs_confirmation:
+        if self.later_lines:
             lines.append(
                 f"DATA LOSS: the damage is in the middle of the log; {self.later_lines} later line(s) "
-                f"after line {self.damaged_line} would be dropped, {self.lost_records} of them records "
+                f"after line {self.damaged_line} would be dropped, {self.later_records} of them records "
                 "that pass their checksum (they stay in the backup)"
+            )
+        if self.damaged_record_intact and not self.add_newline:
+            lines.append(
+                f"DATA LOSS: line {self.damaged_line} itself passes its checksum: it is a real record, "
+                "dropped because it cannot follow the records before it (it stays in the backup)"
             )
         name = self.paths.snapshot.name
         if self.snapshot_problem is not None:
@@ -169,7 +182,8 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
     if damage is not None:
         line_number, offset, problem = damage
         plan.damaged_line, plan.damaged_offset, plan.problem = line_number, offset, problem
-        damaged, plan.later_lines, plan.lost_records = _read_tail(paths.log, offset)
+        damaged, plan.later_lines, plan.later_records = _read_tail(paths.log, offset)
+        plan.damaged_record_intact = _verifies(damaged)
         plan.dropped_bytes = plan.log_size - kept_bytes
         if plan.later_lines == 0 and not damaged.endswith(b"\n"):
             restored = _restore_line_end(state, damaged, kept_records + 1)
@@ -181,6 +195,7 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
                     snapshot_matches = dump_state(state) == snapshot_bytes
             elif restored:
                 plan.problem = f"the record has no line end, and with one: {restored}"
+                plan.damaged_record_intact = True
 
     if snapshot_problem is None and snapshot_seq is not None:
         if snapshot_seq > plan.kept_records:
@@ -218,12 +233,16 @@ def _read_tail(path: Path, offset: int) -> tuple[bytes, int, int]:
         damaged = handle.readline()
         for line in handle:
             later_lines += 1
-            try:
-                verify_line(line)
-            except ValueError:
-                continue
-            lost_records += 1
+            lost_records += _verifies(line)
     return damaged, later_lines, lost_records
+
+
+def _verifies(line: bytes) -> bool:
+    try:
+        verify_line(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _restore_line_end(state: State, line: bytes, seq: int) -> str | None:

@@ -1,0 +1,45 @@
+"""The exchange's view for `trade-executor repair`: settle stuck trades and find orphan orders."""
+
+from __future__ import annotations
+
+from tradeexecutor.execution.ccxt_venue import CcxtVenue, _dec
+from tradeexecutor.state.events import Event
+from tradeexecutor.state.state import State
+from tradeexecutor.state.trade import Side, Trade
+from tradeexecutor.strategy.repair import OrphanOrder
+
+
+class CcxtResolver:
+    def __init__(self, venue: CcxtVenue) -> None:
+        self.venue = venue
+
+    def resolve(self, state: State, trade: Trade) -> list[Event] | None:
+        """Settle a stuck trade with what the exchange says of its client order id."""
+        order = self.venue._find(trade)  # noqa: SLF001 - the venue's own lookup
+        if order is None:
+            return None
+        events: list[Event] = []
+        self.venue._refresh(state, trade, events.extend, order)  # noqa: SLF001
+        return events
+
+    def open_orders(self, state: State) -> list[OrphanOrder]:
+        known = {t.client_order_id for t in state.portfolio.trades.values()}
+        orphans = []
+        for order in self.venue.account().open_orders:
+            if order.get("clientOrderId") in known:
+                continue
+            price = order.get("price")
+            orphans.append(
+                OrphanOrder(
+                    exchange_order_id=str(order["id"]),
+                    client_order_id=order.get("clientOrderId"),
+                    symbol=order.get("symbol") or self.venue.symbol,
+                    side=Side(order["side"]),
+                    amount=_dec(order.get("amount")),
+                    price=_dec(price) if price else None,
+                )
+            )
+        return orphans
+
+    def cancel_orphan(self, order: OrphanOrder) -> None:
+        self.venue.exchange.cancel_order(order.exchange_order_id, order.symbol)
