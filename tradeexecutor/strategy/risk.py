@@ -27,8 +27,13 @@ class RiskLimits:
         position_value: Decimal,
         limit_price: Decimal | None,
         last_price: Decimal,
+        pending_value: Decimal = Decimal(0),
     ) -> str | None:
-        """The reason an order breaks a limit, or None when it is within all of them."""
+        """The reason an order breaks a limit, or None when it is within all of them.
+
+        `position_value` includes the open orders that add to the position, and `pending_value`
+        all open orders that add exposure anywhere: an order counts from the moment it is sent.
+        """
         if order_value < self.min_order_value:
             return f"order value {order_value:.2f} is below the minimum {self.min_order_value}"
         if limit_price is not None and self.max_slippage_bps is not None:
@@ -44,7 +49,9 @@ class RiskLimits:
             )
         if self.max_exposure is not None:
             equity = state.total_equity()
-            exposure = (state.positions_value() + order_value) / equity if equity > 0 else Decimal(1)
+            exposure = (
+                (state.positions_value() + pending_value + order_value) / equity if equity > 0 else Decimal(1)
+            )
             if exposure > self.max_exposure:
                 return f"exposure would be {exposure:.2%} of equity, above the maximum {self.max_exposure:.2%}"
         return None

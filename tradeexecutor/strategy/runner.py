@@ -294,6 +294,7 @@ class CycleRunner:
         state = cycle_input.state
         at = cycle_input.timestamp
         self.store.record([StrategyDecided(at, cycle_input.cycle, tuple(i.describe() for i in intents))])
+        self._check_transitions(state, intents)
         for intent in intents:
             if isinstance(intent, Transition):
                 try:
@@ -308,6 +309,21 @@ class CycleRunner:
                     self.venue.cancel(state, trade, candle, record, "cancelled by the strategy")
             else:
                 self._order(cycle_input, candle, intent, record)
+
+    @staticmethod
+    def _check_transitions(state: State, intents: list[Intent]) -> None:
+        """Refuse the whole cycle before anything is sent if one of its transitions is stale: a
+        crash after sending an order would re-run the cycle and send that order again."""
+        machines = dict(state.strategy_states)
+        for intent in intents:
+            if isinstance(intent, Transition):
+                current = machines.get(intent.machine)
+                if current != intent.from_state:
+                    raise StrategyError(
+                        f"state machine transition refused: machine {intent.machine!r} is in state {current!r}, "
+                        f"not {intent.from_state!r}; no intent of this cycle was carried out"
+                    )
+                machines[intent.machine] = intent.to_state
 
     def _refuse(self, at: datetime, intent: Intent, reason: str) -> None:
         self.store.record([IntentRefused(at, intent.describe(), reason)])
@@ -360,10 +376,16 @@ class CycleRunner:
             self._refuse(at, intent, f"position {position.id} holds {position.quantity}, cannot sell {quantity}")
             return
         price = limit if limit is not None else cycle_input.last_price
-        position_value = (position.value if position is not None else Decimal(0)) + self._pending_increase(
-            state, pair.id, cycle_input.last_price
+        pending_on_pair = self._pending_increase(state, pair.id, cycle_input.last_price)
+        position_value = (position.value if position is not None else Decimal(0)) + pending_on_pair
+        pending_everywhere = sum(
+            (self._pending_increase(state, other, state.last_prices.get(other, cycle_input.last_price))
+             for other in state.pairs if other != pair.id),
+            pending_on_pair,
+        )  # fmt: skip
+        problem = self.config.risk.check(
+            state, quantity * price, increases, position_value, limit, cycle_input.last_price, pending_everywhere
         )
-        problem = self.config.risk.check(state, quantity * price, increases, position_value, limit, cycle_input.last_price)
         if problem:
             self._refuse(at, intent, problem)
             return
