@@ -241,7 +241,8 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
 def _record_encoder(
     cls: type[Event], names: list[str], hints: dict[str, Any], namespace: dict[str, Any]
 ) -> Callable[[int, Event], bytes]:
-    """The log record's JSON bytes for one event: `{"seq":..,"type":..,"at":..,"data":{..}}`.
+    """The log record's JSON bytes for one event, without the final `}` (the log appends its
+    checksum member there): `{"seq":..,"type":..,"at":..,"data":{..}`.
 
     Events whose fields are all Decimals and ints (the per-cycle `market_observed` and
     `cycle_completed`) are written by a string template: their values need no JSON escaping,
@@ -255,11 +256,11 @@ def _record_encoder(
         dumps = orjson.dumps
 
         def record(seq: int, event: Event) -> bytes:
-            return dumps({"seq": seq, "type": type_name, "at": format_time(event.at), "data": encode(event)})
+            return dumps({"seq": seq, "type": type_name, "at": format_time(event.at), "data": encode(event)})[:-1]
 
         return record
     parts = [f'"{name}":"%s"' if hints[name] is Decimal else f'"{name}":%d' for name in names]
-    template = '{"seq":%d,"type":"' + type_name + '","at":"%s","data":{' + ",".join(parts) + "}}"
+    template = '{"seq":%d,"type":"' + type_name + '","at":"%s","data":{' + ",".join(parts) + "}"
     lines = ["def record(seq, event):"]
     for index, name in enumerate(names):
         value = f"v{index}"
@@ -299,6 +300,11 @@ def encode_event(event: Event) -> tuple[str, str, dict[str, Any]]:
 
 def encode_record(seq: int, event: Event) -> bytes:
     """The JSON bytes of the log record of `event` at `seq` (without checksum and line end)."""
+    return encode_head(seq, event) + b"}"
+
+
+def encode_head(seq: int, event: Event) -> bytes:
+    """`encode_record` without its final `}`: the log line is built on it without a copy."""
     cls = type(event)
     codec = _CODECS.get(cls)
     if codec is None:

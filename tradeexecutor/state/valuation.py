@@ -10,7 +10,7 @@ from typing import Any
 from tradeexecutor.state.values import format_time, parse_decimal, parse_time
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ValuationPoint:
     """Equity = cash in the reserve currency + value of live positions at their mark prices."""
 

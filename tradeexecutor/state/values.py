@@ -20,6 +20,7 @@ _ZERO_OFFSET = timedelta(0)
 _DAY_TEXT: dict[int, str] = {}
 _CLOCK_TEXT: dict[int, str] = {}
 _MILLIS_TEXT = [f".{ms:03d}Z" for ms in range(1000)]
+_last: tuple[datetime | None, str] = (None, "")
 
 
 def format_time(value: datetime) -> str:
@@ -28,6 +29,10 @@ def format_time(value: datetime) -> str:
     Every event and snapshot writes timestamps, and `isoformat()` is slow, so the text is put
     together from memoised day and time-of-day parts (few distinct values in practice).
     """
+    global _last
+    last = _last  # one tuple, read and replaced atomically: safe with other threads formatting too
+    if last[0] is value:  # the same instant is written several times in a row (one cycle's events)
+        return last[1]
     if value.tzinfo is not UTC:
         offset = value.utcoffset()
         if offset is None:
@@ -44,8 +49,11 @@ def format_time(value: datetime) -> str:
         clock = _CLOCK_TEXT[seconds] = f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     micro = value.microsecond
     if micro % 1000 == 0:
-        return day + clock + _MILLIS_TEXT[micro // 1000]
-    return f"{day}{clock}.{micro:06d}Z"
+        text = day + clock + _MILLIS_TEXT[micro // 1000]
+    else:
+        text = f"{day}{clock}.{micro:06d}Z"
+    _last = (value, text)
+    return text
 
 
 def parse_time(text: str) -> datetime:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tradeexecutor.state.codec import decode_event, encode_record
+from tradeexecutor.state.codec import decode_event, encode_head
 from tradeexecutor.state.errors import SerialisationError
 from tradeexecutor.state.events import Event
 from tradeexecutor.store.errors import CorruptLog
@@ -28,7 +28,7 @@ _TAIL_LENGTH = len(_CRC_PREFIX) + 8 + 2  # ,"crc":"xxxxxxxx"}
 
 def encode_line(seq: int, event: Event) -> bytes:
     """One log line, newline included. Raises SerialisationError for a value JSON cannot hold."""
-    head = encode_record(seq, event)[:-1]
+    head = encode_head(seq, event)
     return b"%s%s%08x\"}\n" % (head, _CRC_PREFIX, zlib.crc32(head))
 
 
