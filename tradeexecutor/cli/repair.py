@@ -75,7 +75,7 @@ def ccxt_resolver(args: argparse.Namespace) -> ExchangeResolver | None:
         return None
     from tradeexecutor.execution.ccxt_venue import CcxtVenue
     from tradeexecutor.execution.exchange_client import make_exchange
-    from tradeexecutor.execution.resolver import CcxtResolver
+    from tradeexecutor.strategy.exchange_resolver import CcxtResolver
 
     exchange = make_exchange(args.exchange, key, secret, base_url=args.exchange_url)
     return CcxtResolver(CcxtVenue(exchange, args.pair))

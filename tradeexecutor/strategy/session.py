@@ -24,7 +24,7 @@ from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, load_strategy
 from tradeexecutor.strategy.performance import statistics_from_state
 from tradeexecutor.strategy.risk import RiskLimits
 from tradeexecutor.strategy.runner import CycleRunner, MarketSpec, RunConfig, RunOutcome, RunSetupError
-from tradeexecutor.strategy.statistics import Statistics
+from tradeexecutor.strategy.statistics import Statistics, format_statistics
 
 MODES = ("backtest", "paper", "live")
 
@@ -156,6 +156,7 @@ def run_session(
     finally:
         store.close()
     statistics = statistics_from_state(outcome.state)
+    runner.run_state.summary_statistics = dict(format_statistics(statistics))
     return SessionResult(outcome, statistics, paths, len(candles), time.perf_counter() - started)
 
 
@@ -230,7 +231,9 @@ def _run_live(
         outcome = runner.run()
     finally:
         store.close()
-    return SessionResult(outcome, statistics_from_state(outcome.state), paths, outcome.cycles_run, time.perf_counter() - started)
+    statistics = statistics_from_state(outcome.state)
+    runner.run_state.summary_statistics = dict(format_statistics(statistics))
+    return SessionResult(outcome, statistics, paths, outcome.cycles_run, time.perf_counter() - started)
 
 
 def _decimals(market: dict, key: str, default: int) -> int:
