@@ -120,6 +120,13 @@ def add_run_options(parser: argparse.ArgumentParser, default_mode: str) -> None:
     option("--exchange-url", "live: override the exchange API base URL (e.g. a `trade-executor fake-exchange`)")
     option("--timeframe", "live: the candle timeframe the strategy sees; default 1m", "1m")
     option("--reconcile-every", "live: reconcile with the exchange every N cycles; default 10", "10", type=_positive_int)
+    option(
+        "--unknown-order-grace",
+        "live: seconds an order must stay unknown by its client order id before it counts as never sent; "
+        "default 15 (more than Binance's 10 s recvWindow)",
+        "15",
+        type=_seconds,
+    )
     parser.add_argument(
         "--param",
         action="append",
@@ -180,6 +187,7 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         exchange_url=args.exchange_url,
         timeframe=args.timeframe,
         reconcile_every=args.reconcile_every,
+        unknown_order_grace=args.unknown_order_grace,
         # Credentials only from the environment: never on the command line (ps, shell history).
         api_key=os.environ.get("TRADE_EXECUTOR_API_KEY"),
         api_secret=os.environ.get("TRADE_EXECUTOR_API_SECRET"),

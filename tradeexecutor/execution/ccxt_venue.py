@@ -12,6 +12,7 @@ exchange sent (`repr` of a float is the shortest text that reads back to it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,9 +62,13 @@ class CcxtVenue:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
         unknown_after: int = 2,
+        unknown_grace: float = 15.0,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
-        import time
-
+        """`unknown_after` lookups by client order id that find nothing, spread over at least
+        `unknown_grace` seconds of wall time, make a planned or failed trade "never sent". The
+        grace must exceed how long the exchange may still accept a request in flight (Binance:
+        its recvWindow, 10 s in ccxt), else an order accepted late would be missed."""
         self.exchange = exchange
         self.symbol = symbol
         self.retry = retry or RetryPolicy()
@@ -71,7 +76,9 @@ class CcxtVenue:
         self.sleep = sleep or time.sleep
         self.name = exchange.id
         self.unknown_after = unknown_after
-        self._misses: dict[int, int] = {}
+        self.unknown_grace = unknown_grace
+        self.monotonic = monotonic or time.monotonic
+        self._misses: dict[int, tuple[int, float]] = {}
         self.markets = self._read(exchange.load_markets)
         if symbol not in self.markets:
             raise ValueError(f"{exchange.id} has no market {symbol}; it has {sorted(self.markets)[:10]}...")
@@ -190,9 +197,12 @@ class CcxtVenue:
         except TRANSIENT:
             return  # the exchange is unreachable now; the next cycle looks again
         if order is None:
-            misses = self._misses.get(trade.id, 0) + 1
-            self._misses[trade.id] = misses
-            if trade.status in (TradeStatus.planned, TradeStatus.failed) and misses >= self.unknown_after:
+            count, first_miss = self._misses.get(trade.id, (0, self.monotonic()))
+            count += 1
+            self._misses[trade.id] = (count, first_miss)
+            waited = self.monotonic() - first_miss
+            unsent = trade.status in (TradeStatus.planned, TradeStatus.failed)
+            if unsent and count >= self.unknown_after and waited >= self.unknown_grace:
                 self._misses.pop(trade.id, None)
                 record([OrderCancelled(self._now(), trade.id, "never reached the exchange (unknown by client order id)")])
             return

@@ -1,7 +1,9 @@
 """Reconciliation: compare the state with the exchange and turn every difference into an event.
 
 Run at start-up and every N cycles. Open trades are refreshed first (a fill we missed is applied,
-an order cancelled outside is closed). Then:
+an order cancelled outside is closed), and again after the balances are read: if that records a
+fill, the balances may or may not include it, so they are read again (and not compared at all
+if our orders keep filling). Then:
 * an open exchange order whose client order id is not one of our trades is reported
   (`exchange_difference`) and left alone;
 * the base asset: the exchange's balance must equal the quantity our live spot positions hold.
@@ -26,15 +28,31 @@ if TYPE_CHECKING:
     from tradeexecutor.execution.ccxt_venue import CcxtVenue
 
 BALANCE_REASON = "balance mismatch"
+#: How often the balances are read again when our orders fill while they are being read.
+STABLE_READ_ATTEMPTS = 3
+
+
+def _refresh_open_trades(state: State, venue: CcxtVenue, record: Record, placed_only: bool = False) -> None:
+    """`placed_only`: only trades the exchange has an order for (a lookup of one it does not know
+    counts towards declaring it never sent, which must not speed up)."""
+    for trade in sorted(state.portfolio.trades.values(), key=lambda t: t.id):
+        if not trade.is_finished and (trade.exchange_order_id is not None or not placed_only):
+            venue._refresh(state, trade, record)  # noqa: SLF001 - the venue's own refresh
 
 
 def reconcile(state: State, venue: CcxtVenue, record: Record, at: datetime) -> list[str]:
     """Returns the differences found, one line each (also recorded as events)."""
     differences: list[str] = []
-    for trade in sorted(state.portfolio.trades.values(), key=lambda t: t.id):
-        if not trade.is_finished:
-            venue._refresh(state, trade, record)  # noqa: SLF001 - the venue's own refresh
-    account = venue.account()
+    _refresh_open_trades(state, venue, record)
+    # A fill that lands between the refresh and the balance read would look like a difference:
+    # refresh again after the read, and trust the balances only if that recorded nothing new.
+    for _ in range(STABLE_READ_ATTEMPTS):
+        account = venue.account()
+        seq = state.last_event_seq
+        _refresh_open_trades(state, venue, record, placed_only=True)
+        balances_settled = state.last_event_seq == seq
+        if balances_settled:
+            break
     known_clients = {t.client_order_id for t in state.portfolio.trades.values()}
     for order in account.open_orders:
         client_id = order.get("clientOrderId")
@@ -45,6 +63,8 @@ def reconcile(state: State, venue: CcxtVenue, record: Record, at: datetime) -> l
             )
             differences.append(detail)
             record([ExchangeDifference(at, "unknown_order", detail)])
+    if not balances_settled:
+        return differences  # orders kept filling while we looked; the next reconciliation compares
     market = venue.market
     base, quote = market["base"], market["quote"]
     positions = [

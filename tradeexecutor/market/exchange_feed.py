@@ -25,10 +25,11 @@ def candle_from_ohlcv(row: list[Any]) -> Candle:
 
 
 class ExchangeCandleFeed:
-    """Yields the exchange's latest candle every `cycle_duration` seconds.
+    """Yields each new candle of the exchange once, polling every `cycle_duration` seconds.
 
-    A fetch that fails with a network error is retried at the next tick rather than ending the
-    run; `stop()` (or the iterator's consumer stopping) ends it.
+    A cycle runs per new candle: a poll that finds the same candle as last time waits and polls
+    again, so cycle timestamps strictly increase and the strategy never sees a bar twice. A fetch
+    that fails with a network error is retried at the next poll; `stop()` ends the iteration.
     """
 
     def __init__(
@@ -38,20 +39,24 @@ class ExchangeCandleFeed:
         timeframe: str = "1m",
         cycle_duration: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
-        before_fetch: Callable[[], None] | None = None,
+        min_poll: float = 0.05,
     ) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.timeframe = timeframe
         self.cycle_duration = cycle_duration
         self.sleep = sleep
-        self.before_fetch = before_fetch
+        self.min_poll = min_poll
         self._stopped = False
+        self.last_at: datetime | None = None
 
     def history(self, limit: int = 200) -> list[Candle]:
-        """Recent closed candles, for strategies' indicators at start-up."""
+        """Recent candles before the current one, for strategies' indicators at start-up."""
         rows = self.exchange.fetch_ohlcv(self.symbol, self.timeframe, limit=limit)
-        return [candle_from_ohlcv(row) for row in rows[:-1]]
+        candles = [candle_from_ohlcv(row) for row in rows[:-1]]
+        if candles:
+            self.last_at = candles[-1].at
+        return candles
 
     def stop(self) -> None:
         self._stopped = True
@@ -59,14 +64,17 @@ class ExchangeCandleFeed:
     def __iter__(self) -> Iterator[Candle]:
         first = True
         while not self._stopped:
-            if not first and self.cycle_duration:
-                self.sleep(self.cycle_duration)
+            if not first:
+                self.sleep(max(self.cycle_duration, self.min_poll))
             first = False
-            if self.before_fetch is not None:
-                self.before_fetch()
             try:
                 rows = self.exchange.fetch_ohlcv(self.symbol, self.timeframe, limit=1)
             except ccxt.NetworkError:
                 continue
-            if rows:
-                yield candle_from_ohlcv(rows[-1])
+            if not rows:
+                continue
+            candle = candle_from_ohlcv(rows[-1])
+            if self.last_at is not None and candle.at <= self.last_at:
+                continue  # no new candle yet
+            self.last_at = candle.at
+            yield candle

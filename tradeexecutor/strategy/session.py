@@ -57,6 +57,7 @@ class SessionConfig:
     api_secret: str | None = None
     timeframe: str = "1m"
     reconcile_every: int = 10
+    unknown_order_grace: float = 15.0
 
 
 @dataclass
@@ -188,7 +189,7 @@ def _run_live(
         raise RunSetupError(str(exc)) from None
     wall = clock or _wall_clock
     try:
-        venue = CcxtVenue(exchange, config.pair, clock=wall)
+        venue = CcxtVenue(exchange, config.pair, clock=wall, unknown_grace=config.unknown_order_grace)
         feed = ExchangeCandleFeed(exchange, config.pair, config.timeframe, config.cycle_duration)
         history = feed.history()
         balance = exchange.fetch_balance()
