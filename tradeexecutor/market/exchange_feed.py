@@ -64,17 +64,24 @@ class ExchangeCandleFeed:
     def __iter__(self) -> Iterator[Candle]:
         first = True
         while not self._stopped:
-            if not first:
-                self.sleep(max(self.cycle_duration, self.min_poll))
+            if not first and self.cycle_duration:
+                self.sleep(self.cycle_duration)  # pacing between cycles
             first = False
+            candle = self._next_new_candle()
+            if candle is not None:
+                yield candle
+
+    def _next_new_candle(self) -> Candle | None:
+        """Poll until the exchange has a candle newer than the last one (None once stopped)."""
+        while not self._stopped:
             try:
                 rows = self.exchange.fetch_ohlcv(self.symbol, self.timeframe, limit=1)
             except ccxt.NetworkError:
-                continue
-            if not rows:
-                continue
-            candle = candle_from_ohlcv(rows[-1])
-            if self.last_at is not None and candle.at <= self.last_at:
-                continue  # no new candle yet
-            self.last_at = candle.at
-            yield candle
+                rows = []
+            if rows:
+                candle = candle_from_ohlcv(rows[-1])
+                if self.last_at is None or candle.at > self.last_at:
+                    self.last_at = candle.at
+                    return candle
+            self.sleep(self.min_poll)  # no new candle yet (or the exchange is unreachable)
+        return None

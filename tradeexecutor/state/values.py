@@ -21,6 +21,7 @@ _DAY_TEXT: dict[int, str] = {}
 _CLOCK_TEXT: dict[int, str] = {}
 _MILLIS_TEXT = [f".{ms:03d}Z" for ms in range(1000)]
 _last: tuple[datetime | None, str] = (None, "")
+_TIME_TEXT: dict[datetime, str] = {}
 
 
 def format_time(value: datetime) -> str:
@@ -33,6 +34,9 @@ def format_time(value: datetime) -> str:
     last = _last  # one tuple, read and replaced atomically: safe with other threads formatting too
     if last[0] is value:  # the same instant is written several times in a row (one cycle's events)
         return last[1]
+    text = _TIME_TEXT.get(value)  # snapshots write the same instants again at every save
+    if text is not None and value.tzinfo is UTC:
+        return text
     if value.tzinfo is not UTC:
         offset = value.utcoffset()
         if offset is None:
@@ -53,6 +57,10 @@ def format_time(value: datetime) -> str:
     else:
         text = f"{day}{clock}.{micro:06d}Z"
     _last = (value, text)
+    if value.tzinfo is UTC:
+        if len(_TIME_TEXT) >= 500_000:
+            _TIME_TEXT.clear()
+        _TIME_TEXT[value] = text
     return text
 
 
