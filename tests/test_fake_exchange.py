@@ -520,7 +520,7 @@ def test_csv_loader_layouts(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.csv"
     bad.write_text("Date,Open,High,Low,Close,Volume\n2017-04-19,1,0.5,2,1,1\n")
-    with pytest.raises(ValueError, match="low > high"):
+    with pytest.raises(ValueError, match="line 2: high 0.5 is below low 2"):  # the executor's own loader
         load_candles_csv(bad)
 
 

@@ -7,7 +7,6 @@ market price and its high/low decide which resting limit orders fill.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,36 +121,14 @@ def infer_interval_ms(candles: Sequence[Candle]) -> int:
     return min(gaps) if gaps else 60_000
 
 
-_DATE_COLUMNS = ("date", "datetime", "time", "timestamp", "")
-
-
 def load_candles_csv(path: str | Path) -> list[Candle]:
-    """Load ``Date,Open,High,Low,Close,Volume`` (the ``backtesting`` package layout).
+    """Load candle data with the executor's own loader (CSV `Date,Open,High,Low,Close,Volume`, as
+    the `backtesting` package ships, or ccxt OHLCV JSON), so both sides read files identically."""
+    from tradeexecutor.market.candles import load_candles
 
-    The date column may be named Date/Datetime/Time/Timestamp or be unnamed (as in
-    backtesting's GOOG.csv); values may be dates, datetimes or ms integers.
-    """
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader)
-        except StopIteration as exc:
-            raise ValueError(f"{path}: empty CSV") from exc
-        names = [h.strip().lower() for h in header]
-        try:
-            cols = [names.index(n) for n in ("open", "high", "low", "close", "volume")]
-        except ValueError as exc:
-            raise ValueError(f"{path}: need Open,High,Low,Close,Volume columns, got {header}") from exc
-        date_col = next((names.index(n) for n in _DATE_COLUMNS if n in names), 0)
-        rows: list[CandleLike] = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            try:
-                rows.append((parse_timestamp_ms(row[date_col]), *(row[c] for c in cols)))
-            except (IndexError, ValueError) as exc:
-                raise ValueError(f"{path}:{line_no}: {exc}") from exc
-    return to_candles(rows)
+    return to_candles(
+        (int(c.at.timestamp() * 1000), c.open, c.high, c.low, c.close, c.volume) for c in load_candles(path)
+    )
 
 
 def default_candles(
