@@ -16,10 +16,20 @@ Typical use::
 from .auth import TEST_API_KEY, TEST_API_SECRET
 from .book import BookConfig, MarketSpec
 from .candles import Candle, default_candles, load_candles_csv
-from .client import ControlClient, make_ccxt_client
 from .faults import Fault, FaultKind, RequestRecord
 from .matching import Balance, BinanceError, Fill, Order
 from .server import FakeExchange
+
+
+def __getattr__(name: str) -> object:
+    """The clients import ccxt (a third of a second); load them only when asked for, so the
+    `trade-executor` command line, which registers `fake-exchange`, stays quick to start."""
+    if name in ("ControlClient", "make_ccxt_client"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TEST_API_KEY",
