@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ def write_candles(path: Path, count: int = 20_000) -> None:
         close = (Decimal(30000) * (1 + Decimal(wave[index % len(wave)]) / 1000)).quantize(cent)
         high = (max(previous, close) * Decimal("1.003")).quantize(cent)
         low = (min(previous, close) * Decimal("0.997")).quantize(cent)
-        lines.append(f"{T0 + index * MINUTE},{previous},{high},{low},{close},100")
+        at = datetime.fromtimestamp((T0 + index * MINUTE) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"{at},{previous},{high},{low},{close},100")
         previous = close
     path.write_text("\n".join(lines) + "\n")
 
