@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     crash = result.outcome.crash
     if crash is not None:
         print(
-            f"error: the strategy failed in cycle {crash.cycle} at {crash.at:%Y-%m-%d %H:%M:%S}: {crash.error}",
+            f"error: the run stopped in cycle {crash.cycle} at {crash.at:%Y-%m-%d %H:%M:%S}: {crash.error}",
             file=sys.stderr,
         )
         location = _strategy_frame(crash.format(), str(result.outcome.state.uptime and config.strategy))

@@ -242,17 +242,17 @@ class CycleRunner:
         first_cycle = True
         for candle in feed:
             at = candle.at
-            self.venue.on_cycle(state, candle, venue_record)
-            record([MarketObserved(at, pair_id, candle.open, candle.high, candle.low, candle.close, candle.volume)])
-            history.append(candle)
             cycle = state.cycle + 1
-            cycle_input = CycleInput(at, cycle, state, pair, history, candle.close, None, parameters)
             try:
+                self.venue.on_cycle(state, candle, venue_record)
+                record([MarketObserved(at, pair_id, candle.open, candle.high, candle.low, candle.close, candle.volume)])
+                history.append(candle)
+                cycle_input = CycleInput(at, cycle, state, pair, history, candle.close, None, parameters)
                 intents = collect_intents(self.strategy, cycle_input, first_cycle, self._filled)
                 first_cycle = False
                 if intents:
                     self._execute(cycle_input, candle, intents, venue_record)
-            except Exception as exc:  # the strategy's own failure: record it, stop the run
+            except Exception as exc:  # the strategy's or the venue's failure: record it, stop the run
                 return self._crashed(state, at, cycle, exc, cycles_run)
             record([CycleCompleted(at, cycle)])
             cycles_run += 1
