@@ -20,7 +20,6 @@ Conventions:
 from __future__ import annotations
 
 import math
-import statistics as pystats
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -119,14 +118,25 @@ def _check_curve(name: str, curve: Sequence[tuple[datetime, Decimal]]) -> None:
         previous = at
 
 
+def _sample_stdev(values: Sequence[float]) -> float:
+    """Sample standard deviation (n-1), two-pass with `math.fsum`.
+
+    `statistics.stdev` works in exact fractions, which takes seconds on a 100,000-point curve;
+    floats summed with fsum agree with it to about 1e-15 relative, plenty for a derived figure.
+    """
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((x - mean) ** 2 for x in values) / (len(values) - 1))
+
+
 def _period_returns(values: Sequence[Decimal]) -> list[float]:
-    """Simple returns ``r_i = e_i / e_(i-1) - 1``; 0 when ``e_(i-1) <= 0`` (nothing left to earn on)."""
-    returns: list[float] = []
-    with localcontext() as ctx:
-        ctx.prec = 28
-        for previous, current in zip(values, values[1:], strict=False):
-            returns.append(float(current / previous - 1) if previous > 0 else 0.0)
-    return returns
+    """Simple returns ``r_i = e_i / e_(i-1) - 1``; 0 when ``e_(i-1) <= 0`` (nothing left to earn on).
+
+    Returns are derived figures, so they are computed in floats (a Decimal division per point
+    was a third of the time of the statistics of a long backtest).
+    """
+    floats = [float(v) for v in values]
+    pairs = zip(floats, floats[1:], strict=False)
+    return [current / previous - 1.0 if previous > 0 else 0.0 for previous, current in pairs]
 
 
 def _drawdown(curve: Sequence[tuple[datetime, Decimal]]) -> tuple[float, timedelta]:
@@ -274,7 +284,7 @@ def compute_statistics(
         excess = [r - rf_period for r in returns]
         mean_excess = math.fsum(excess) / len(excess)
         if len(returns) >= 2:
-            stdev = pystats.stdev(returns)
+            stdev = _sample_stdev(returns)
             if stdev < _ZERO_VOLATILITY:
                 volatility = 0.0
             else:
