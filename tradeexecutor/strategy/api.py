@@ -82,7 +82,8 @@ class CandleHistory(Sequence[Candle]):
             total += candles[index].close
             if index >= period:
                 total -= candles[index - period].close
-            values.append(float(total / period) if index >= period - 1 else None)
+            # The sum is exact (Decimal); one rounding to float, then one float division.
+            values.append(float(total) / period if index >= period - 1 else None)
         running[0] = total
         return cached
 
