@@ -3,9 +3,10 @@
 Run: `python bench/store.py` (add `--quick` for a smaller run). Prints one `name: value` line per
 figure. Nothing here passes or fails on time; the figures go into closing notes and the README.
 
-`save_first_s` is the first save of a freshly built state; `save_s` the best of three saves of
-the same state, as a running executor saves its snapshot again and again (the text of timestamps
-already written is memoised). The dataclasses-json comparison serialises the very same `State` object in the same run, with
+`save_first_s` is the first save of a state built in memory whose timestamps were never written;
+`save_after_load_s` the first save of a state just loaded from its snapshot (a restarted
+executor); `save_s` the best of three saves of the same state, as a running executor saves its
+snapshot again and again (the text of timestamps already written or read is memoised). The dataclasses-json comparison serialises the very same `State` object in the same run, with
 dataclasses-json's own `to_json`/`from_json` (its defaults: datetimes as epoch floats, Decimals as
 strings). The state's derived trade index is emptied for that run so it serialises each trade once,
 as our snapshot does.
@@ -117,10 +118,15 @@ def main() -> int:
 
         snapshot = folder / "s.json"
         save_first_s, size = timed(lambda: save_snapshot(snapshot, state))  # nothing memoised yet
+        # What a restarted executor does: load the snapshot, then save it again after its first cycle.
+        reloaded = load_snapshot(snapshot)
+        assert reloaded is not None
+        save_after_load_s, _ = timed(lambda: save_snapshot(folder / "s2.json", reloaded))
         save_s, size = timed(lambda: save_snapshot(snapshot, state), repeat=3)  # as a live executor saves
         load_s, loaded = timed(lambda: load_snapshot(snapshot), repeat=3)
         assert loaded is not None and loaded.total_equity() == state.total_equity()
         print(f"save_first_s: {save_first_s:.3f}")
+        print(f"save_after_load_s: {save_after_load_s:.3f}")
         print(f"save_s: {save_s:.3f}")
         print(f"load_s: {load_s:.3f}")
         print(f"snapshot_bytes: {size}")
@@ -131,6 +137,7 @@ def main() -> int:
             print(f"dcj_load_s: {dcj_load_s:.3f}")
             print(f"save_speedup: {dcj_save_s / save_s:.1f}")
             print(f"save_first_speedup: {dcj_save_s / save_first_s:.1f}")
+            print(f"save_after_load_speedup: {dcj_save_s / save_after_load_s:.1f}")
             print(f"load_speedup: {dcj_load_s / load_s:.1f}")
         sys.stdout.flush()
 

@@ -73,7 +73,10 @@ def parse_time(text: str) -> datetime:
     if value.tzinfo is None:
         raise SerialisationError(f"timestamp {text!r} has no timezone; write it with a Z suffix")
     if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+        return value.astimezone(UTC)
+    if len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z" and len(_TIME_TEXT) < 500_000:
+        # Our own millisecond form: remember it, so saving the state again does not re-format it.
+        _TIME_TEXT[value] = text
     return value
 
 
