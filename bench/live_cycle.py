@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,7 @@ import ccxt
 
 from tradeexecutor.store import state_store
 from tradeexecutor.strategy.session import SessionConfig, run_session
-from tradeexecutor.testing.fake_exchange import TEST_API_KEY, TEST_API_SECRET, FakeExchange
-
-T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-MINUTE = 60_000
+from tradeexecutor.testing.fake_exchange import TEST_API_KEY, TEST_API_SECRET, FakeExchange, wave_candles
 
 STRATEGY = '''
 """Bench strategy: buy, close, buy... every cycle; a limit buy (filled on the next candle) every fifth."""
@@ -65,21 +61,6 @@ def decide(cycle):
         return [limit_buy((cycle.last_price * Decimal("0.999")).quantize(Decimal("0.01")), value=value)]
     return [market_buy(value=value)]
 '''
-
-
-def make_candles(count: int) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]:
-    """One-minute candles waving ±0.2% around 30000, each reaching 0.3% beyond its body."""
-    wave = (0, 1, 2, 1, 0, -1, -2, -1)
-    cent = Decimal("0.01")
-    rows = []
-    previous = Decimal(30000)
-    for index in range(count):
-        close = (Decimal(30000) * (1 + Decimal(wave[index % len(wave)]) / 1000)).quantize(cent)
-        high = (max(previous, close) * Decimal("1.003")).quantize(cent)
-        low = (min(previous, close) * Decimal("0.997")).quantize(cent)
-        rows.append((T0 + index * MINUTE, previous, high, low, close, Decimal(100)))
-        previous = close
-    return rows
 
 
 @contextmanager
@@ -130,7 +111,7 @@ def run(cycles: int) -> dict[str, str]:
 
         return apply
 
-    exchange = FakeExchange(make_candles(cycles + 50), balances={"USDT": "100000"})
+    exchange = FakeExchange(wave_candles(cycles + 50), balances={"USDT": "100000"})
     exchange.start()
 
     def clock() -> datetime:

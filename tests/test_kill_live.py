@@ -44,7 +44,7 @@ import pytest
 
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import load_state
-from tradeexecutor.testing.fake_exchange import TEST_API_KEY, TEST_API_SECRET, ControlClient
+from tradeexecutor.testing.fake_exchange import TEST_API_KEY, TEST_API_SECRET, ControlClient, wave_candles
 
 KILLS = 60
 ADVANCE_EVERY = 0.02  # seconds between candles
@@ -96,19 +96,11 @@ def decide(cycle):
 
 
 def write_candles(path: Path, count: int = 20_000) -> None:
-    """One-minute candles waving ±0.2% around 30000; each reaches 0.3% below its body, so a limit
-    buy at 0.999 of a close fills on the next candle."""
-    wave = (0, 1, 2, 1, 0, -1, -2, -1)
-    cent = Decimal("0.01")
+    """The fake exchange's wave candles as a CSV file for its `--data` option."""
     lines = ["Date,Open,High,Low,Close,Volume"]
-    previous = Decimal(30000)
-    for index in range(count):
-        close = (Decimal(30000) * (1 + Decimal(wave[index % len(wave)]) / 1000)).quantize(cent)
-        high = (max(previous, close) * Decimal("1.003")).quantize(cent)
-        low = (min(previous, close) * Decimal("0.997")).quantize(cent)
-        at = datetime.fromtimestamp((T0 + index * MINUTE) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines.append(f"{at},{previous},{high},{low},{close},100")
-        previous = close
+    for c in wave_candles(count, T0, MINUTE):
+        at = datetime.fromtimestamp(c.timestamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"{at},{c.open},{c.high},{c.low},{c.close},{c.volume}")
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -37,6 +37,7 @@ from tradeexecutor.testing.fake_exchange import (
     FakeExchange,
     Order,
     make_ccxt_client,
+    wave_candles,
 )
 
 SYMBOL = "BTC/USDT"
@@ -101,22 +102,6 @@ def decide(cycle):
 '''
 
 
-def make_candles(count: int = 400) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]:
-    """One-minute candles waving ±0.2% around 30000, each reaching 0.3% below and above its body,
-    so a limit buy at 0.999 of a close always fills on the next candle and one at 0.9 never does."""
-    wave = (0, 1, 2, 1, 0, -1, -2, -1)
-    cent = Decimal("0.01")
-    rows = []
-    previous = Decimal(30000)
-    for index in range(count):
-        close = (Decimal(30000) * (1 + Decimal(wave[index % len(wave)]) / 1000)).quantize(cent)
-        high = (max(previous, close) * Decimal("1.003")).quantize(cent)
-        low = (min(previous, close) * Decimal("0.997")).quantize(cent)
-        rows.append((T0 + index * MINUTE, previous, high, low, close, Decimal(100)))
-        previous = close
-    return rows
-
-
 def cli_command() -> list[str]:
     script = Path(sys.executable).with_name("trade-executor")
     return [str(script)] if script.exists() else [sys.executable, "-m", "tradeexecutor.cli.main"]
@@ -133,7 +118,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def exchange() -> Iterator[FakeExchange]:
-    fake = FakeExchange(make_candles(), balances={"USDT": "10000"})
+    fake = FakeExchange(wave_candles(400), balances={"USDT": "10000"})
     fake.start()
     try:
         yield fake

@@ -15,7 +15,7 @@ Typical use::
 
 from .auth import TEST_API_KEY, TEST_API_SECRET
 from .book import BookConfig, MarketSpec
-from .candles import Candle, default_candles, load_candles_csv
+from .candles import Candle, default_candles, load_candles_csv, wave_candles
 from .faults import Fault, FaultKind, RequestRecord
 from .matching import Balance, BinanceError, Fill, Order
 from .server import FakeExchange
@@ -49,4 +49,5 @@ __all__ = [
     "default_candles",
     "load_candles_csv",
     "make_ccxt_client",
+    "wave_candles",
 ]

@@ -156,3 +156,26 @@ def default_candles(
         candles.append(Candle(start_ms + i * interval_ms, open_, high, low, close, volume))
         price = close
     return candles
+
+
+#: 2024-01-01T00:00:00Z, the start of `wave_candles`.
+WAVE_START_MS = 1_704_067_200_000
+
+
+def wave_candles(count: int, start_ms: int = WAVE_START_MS, interval_ms: int = 60_000) -> list[Candle]:
+    """Candles waving ±0.2% around 30000, each reaching 0.3% below and above its body.
+
+    A limit buy at 0.999 of a close therefore always fills on the next candle, and one at 0.9
+    never does: live tests, the kill test and the live benchmark rely on that.
+    """
+    wave = (0, 1, 2, 1, 0, -1, -2, -1)
+    cent = Decimal("0.01")
+    candles = []
+    previous = Decimal(30000)
+    for index in range(count):
+        close = (Decimal(30000) * (1 + Decimal(wave[index % len(wave)]) / 1000)).quantize(cent)
+        high = (max(previous, close) * Decimal("1.003")).quantize(cent)
+        low = (min(previous, close) * Decimal("0.997")).quantize(cent)
+        candles.append(Candle(start_ms + index * interval_ms, previous, high, low, close, Decimal(100)))
+        previous = close
+    return candles
