@@ -240,8 +240,14 @@ def test_any_invalid_event_at_any_point_leaves_state_untouched(
         apply(state, event)
     except InvalidEvent:
         assert dump_state(state) == before
-    else:  # valid for this particular state: it must then also round-trip through the log format
-        assert encode_line(state.last_event_seq, event)
+    else:  # valid for this particular state: it must then round-trip through the log unchanged
+        from tradeexecutor.state.codec import decode_event, encode_event
+        from tradeexecutor.store.eventlog import verify_line
+
+        record = verify_line(encode_line(state.last_event_seq, event))
+        assert record["seq"] == state.last_event_seq
+        assert decode_event(record["type"], record["at"], record["data"]) == event
+        assert encode_event(event)[0] == type(event).type_name
 
 
 def test_values_json_cannot_carry_are_refused_before_reaching_the_log() -> None:

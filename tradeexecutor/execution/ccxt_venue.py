@@ -146,11 +146,11 @@ class CcxtVenue:
             record([OrderRejected(self._now(), trade.id, f"{type(exc).__name__}: {exc}")])
             return
         record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
-        self._refresh(state, trade, record, order)
+        self.refresh(state, trade, record, order)
 
     def on_cycle(self, state: State, candle: Candle, record: Record) -> None:
         for trade in self._active(state):
-            self._refresh(state, trade, record)
+            self.refresh(state, trade, record)
 
     def cancel(self, state: State, trade: Trade, candle: Candle, record: Record, reason: str) -> None:
         self._cancel(state, trade, record, reason)
@@ -158,7 +158,7 @@ class CcxtVenue:
     def recover(self, state: State, record: Record, at: datetime) -> None:
         """At start-up: settle every trade that was under way when the last process stopped."""
         for trade in self._active(state):
-            self._refresh(state, trade, record)
+            self.refresh(state, trade, record)
 
     # --- order state ---------------------------------------------------------------------------------
 
@@ -168,7 +168,7 @@ class CcxtVenue:
             key=lambda t: t.id,
         )
 
-    def _find(self, trade: Trade) -> dict[str, Any] | None:
+    def find_order(self, trade: Trade) -> dict[str, Any] | None:
         """The exchange's view of the trade's order, by order id or client order id; None if unknown."""
         params = {} if trade.exchange_order_id else {"origClientOrderId": trade.client_order_id}
         try:
@@ -178,7 +178,7 @@ class CcxtVenue:
 
     def _resolve_unknown(self, state: State, trade: Trade, record: Record, error: str) -> None:
         try:
-            order = self._find(trade)
+            order = self.find_order(trade)
         except TRANSIENT:
             order = None
             record([OrderFailed(self._now(), trade.id, f"fate unknown after {error}; will look it up by client order id")])
@@ -187,13 +187,13 @@ class CcxtVenue:
             record([OrderFailed(self._now(), trade.id, f"not on the exchange after {error}; will look again")])
             return
         record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
-        self._refresh(state, trade, record, order)
+        self.refresh(state, trade, record, order)
 
-    def _refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
+    def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
         """Record what the exchange says happened to the trade since we last looked."""
         try:
             if order is None:
-                order = self._find(trade)
+                order = self.find_order(trade)
         except TRANSIENT:
             return  # the exchange is unreachable now; the next cycle looks again
         if order is None:
@@ -265,7 +265,7 @@ class CcxtVenue:
             pass  # filled or gone meanwhile: the refresh below tells which
         except TRANSIENT:
             return  # try again next cycle
-        order = self._find(trade)
+        order = self.find_order(trade)
         if order is not None:
             self._record_fills(trade, order, record)
         if not trade.is_finished:

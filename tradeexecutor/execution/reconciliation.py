@@ -37,7 +37,7 @@ def _refresh_open_trades(state: State, venue: CcxtVenue, record: Record, placed_
     counts towards declaring it never sent, which must not speed up)."""
     for trade in sorted(state.portfolio.trades.values(), key=lambda t: t.id):
         if not trade.is_finished and (trade.exchange_order_id is not None or not placed_only):
-            venue._refresh(state, trade, record)  # noqa: SLF001 - the venue's own refresh
+            venue.refresh(state, trade, record)
 
 
 def reconcile(state: State, venue: CcxtVenue, record: Record, at: datetime) -> list[str]:

@@ -80,12 +80,6 @@ def _decode_str(value: Any) -> str:
 
 def _codec_for(hint: Any) -> tuple[Encoder, Decoder]:
     origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) != 1:
-            raise TypeError(f"unsupported union {hint!r}")
-        enc, dec = _codec_for(args[0])
-        return (lambda v: None if v is None else enc(v)), (lambda v: None if v is None else dec(v))
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) != 2 or args[1] is not Ellipsis:

@@ -352,12 +352,3 @@ def _fast_frozen_init(cls: type[Event]) -> None:
 
 for _event_class in EVENT_TYPES.values():
     _fast_frozen_init(_event_class)
-
-
-def register_event(cls: type[Event]) -> type[Event]:
-    """Add an event class defined elsewhere in `state/` to the catalogue (used as a decorator)."""
-    if cls.type_name in EVENT_TYPES and EVENT_TYPES[cls.type_name] is not cls:
-        raise ValueError(f"event type {cls.type_name!r} is registered twice")
-    EVENT_TYPES[cls.type_name] = cls
-    _fast_frozen_init(cls)
-    return cls

@@ -47,15 +47,11 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.identifiers import Asset, PairKind, TradingPair
 from tradeexecutor.state.position import Direction, Position, PositionStatus
-from tradeexecutor.state.state import State
+from tradeexecutor.state.state import VALUATION_CONTEXT, State
 from tradeexecutor.state.trade import FINISHED, TRANSITIONS, Fill, OrderType, Side, Trade, TradeStatus
 from tradeexecutor.state.uptime import Run
 from tradeexecutor.state.valuation import ValuationPoint
 from tradeexecutor.state.values import ZERO
-
-_DIVISION = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
-_PRECISION = 28
-_ROUNDING = decimal.ROUND_HALF_EVEN
 
 
 def _normalise_decimal_context() -> None:
@@ -66,9 +62,9 @@ def _normalise_decimal_context() -> None:
     replay. Checking two attributes is far cheaper than entering a local context per event.
     """
     context = decimal.getcontext()
-    if context.prec != _PRECISION or context.rounding != _ROUNDING:
-        context.prec = _PRECISION
-        context.rounding = _ROUNDING
+    if context.prec != VALUATION_CONTEXT.prec or context.rounding != VALUATION_CONTEXT.rounding:
+        context.prec = VALUATION_CONTEXT.prec
+        context.rounding = VALUATION_CONTEXT.rounding
 
 
 Handler = Callable[[State, Any], None]
@@ -397,7 +393,7 @@ def _fill_received(state: State, event: FillReceived) -> None:
     if increases:
         new_quantity = old_quantity + quantity - base_fee
         total = old_quantity + quantity
-        average = _DIVISION.divide(old_quantity * position.average_price + notional, total)
+        average = VALUATION_CONTEXT.divide(old_quantity * position.average_price + notional, total)
         realised = ZERO
         cash_delta = -notional if pair.kind is PairKind.spot else ZERO
     else:

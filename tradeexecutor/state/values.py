@@ -88,10 +88,6 @@ def format_optional_time(value: datetime | None) -> str | None:
     return None if value is None else format_time(value)
 
 
-def format_decimal(value: Decimal) -> str:
-    return str(value)
-
-
 def parse_decimal(text: str) -> Decimal:
     """Read a decimal string; refuse floats, NaN and infinities, which JSON clients cannot hold."""
     if not isinstance(text, str):
@@ -103,14 +99,6 @@ def parse_decimal(text: str) -> Decimal:
     if not value.is_finite():
         raise SerialisationError(f"decimal {text!r} is not finite")
     return value
-
-
-def parse_optional_decimal(text: str | None) -> Decimal | None:
-    return None if text is None else parse_decimal(text)
-
-
-def format_optional_decimal(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def utc(year: int, month: int = 1, day: int = 1, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -19,8 +19,9 @@ import orjson
 from tradeexecutor.state.codec import decode_event, encode_head
 from tradeexecutor.state.errors import SerialisationError
 from tradeexecutor.state.events import Event
-from tradeexecutor.store.errors import CorruptLog
+from tradeexecutor.store.errors import CorruptLog, repair_hint
 from tradeexecutor.store.fsync import fsync_dir
+from tradeexecutor.store.paths import StatePaths
 
 _CRC_PREFIX = b',"crc":"'
 _TAIL_LENGTH = len(_CRC_PREFIX) + 8 + 2  # ,"crc":"xxxxxxxx"}
@@ -70,6 +71,11 @@ class EventLog:
         self.path = path
         self.hint = hint
 
+    @classmethod
+    def of(cls, paths: StatePaths) -> EventLog:
+        """The log of an executor, whose errors name the `repair` command for its files."""
+        return cls(paths.log, repair_hint(paths.state_dir, paths.executor_id))
+
     def exists(self) -> bool:
         return self.path.exists()
 
@@ -82,13 +88,6 @@ class EventLog:
         for record in self.scan(after_seq):
             if record.event is not None:
                 yield record
-
-    def last_seq(self) -> int:
-        """The sequence number of the last record, verifying the whole log on the way."""
-        last = 0
-        for record in self.scan(after_seq=1 << 62):
-            last = record.seq
-        return last
 
     def scan(self, after_seq: int) -> Iterator[LogRecord]:
         """Verify every record; decode (and set `event` on) only those after `after_seq`."""
@@ -118,14 +117,6 @@ class EventLog:
                 yield LogRecord(seq, event, offset, end)  # type: ignore[arg-type]
                 offset = end
                 expected_seq += 1
-
-    def append(self, first_seq: int, events: Sequence[Event]) -> int:
-        """Append events numbered from `first_seq` with one write and one fsync. Returns bytes written.
-
-        Lines are encoded before anything is written, so a value that cannot be serialised leaves
-        the file untouched.
-        """
-        return self.append_lines([encode_line(first_seq + i, event) for i, event in enumerate(events)])
 
     def append_lines(self, lines: Sequence[bytes], fsync: bool = True) -> int:
         """Append encoded lines with one write and one fsync (and fsync the folder for a new file)."""

@@ -25,7 +25,7 @@ from tradeexecutor.state.codec import decode_event
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
-from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, StoreError, repair_hint
+from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, StoreError
 from tradeexecutor.store.eventlog import EventLog, verify_line
 from tradeexecutor.store.fsync import fsync_dir
 from tradeexecutor.store.lock import WriterLock
@@ -147,7 +147,7 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
         )
     log_stamp, snapshot_stamp = _stamp(paths.log), _stamp(paths.snapshot)
     snapshot_seq, snapshot_bytes, snapshot_problem = _read_snapshot(paths)
-    log = EventLog(paths.log, repair_hint(paths.state_dir, paths.executor_id))
+    log = EventLog.of(paths)
     state = State()
     kept_records = kept_bytes = 0
     damage: tuple[int, int, str] | None = None  # line, offset, problem

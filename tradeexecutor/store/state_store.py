@@ -33,7 +33,7 @@ def load_state(paths: StatePaths, use_snapshot: bool = True, until_seq: int | No
     ahead of the log.
     """
     hint = repair_hint(paths.state_dir, paths.executor_id)
-    log = EventLog(paths.log, hint)
+    log = EventLog.of(paths)
     state = (load_snapshot(paths.snapshot) if use_snapshot else None) or State()
     snapshot_seq = state.last_event_seq
     log_end = 0
@@ -66,7 +66,7 @@ class StateStore:
         self._buffer: list[bytes] = []
         self._lock = WriterLock(self.paths.lock)
         self.state = State()
-        self._log = EventLog(self.paths.log, repair_hint(self.paths.state_dir, executor_id))
+        self._log = EventLog.of(self.paths)
         self._open = False
 
     def open(self) -> StateStore:

@@ -15,11 +15,11 @@ class CcxtResolver:
 
     def resolve(self, state: State, trade: Trade) -> list[Event] | None:
         """Settle a stuck trade with what the exchange says of its client order id."""
-        order = self.venue._find(trade)  # noqa: SLF001 - the venue's own lookup
+        order = self.venue.find_order(trade)
         if order is None:
             return None
         events: list[Event] = []
-        self.venue._refresh(state, trade, events.extend, order)  # noqa: SLF001
+        self.venue.refresh(state, trade, events.extend, order)
         return events
 
     def open_orders(self, state: State) -> list[OrphanOrder]:

@@ -21,7 +21,6 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
-from tradeexecutor.store.errors import repair_hint
 from tradeexecutor.store.eventlog import EventLog
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.strategy.api import CandleHistory, CycleInput
@@ -53,7 +52,7 @@ def _decide(
 
 
 def redecide(paths: StatePaths, strategy: LoadedStrategy) -> RedecideReport:
-    log = EventLog(paths.log, repair_hint(paths.state_dir, paths.executor_id))
+    log = EventLog.of(paths)
     state = State()
     history = CandleHistory()
     filled: set[int] = set()

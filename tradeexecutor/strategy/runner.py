@@ -136,9 +136,6 @@ class CycleRunner:
 
     # --- set-up ------------------------------------------------------------------------------------
 
-    def _record(self, events: Sequence[Event]) -> None:
-        self.store.record(events)
-
     def _record_watching_fills(self, events: Sequence[Event]) -> None:
         self.store.record(events)
         for event in events:
@@ -151,7 +148,7 @@ class CycleRunner:
         if state.created_at is None:
             if self.config.initial_cash <= 0:
                 raise RunSetupError(f"--initial-cash must be positive, got {self.config.initial_cash}")
-            self._record(
+            self.store.record(
                 [
                     StateCreated(at, self.config.executor_id, market.quote),
                     AssetRegistered(at, market.quote, market.quote_decimals),
@@ -183,7 +180,7 @@ class CycleRunner:
         """Trades planned but never submitted before a restart were never sent: cancel them."""
         unsent = [t for t in self.store.state.portfolio.trades.values() if t.status is TradeStatus.planned]
         if unsent:
-            self._record([OrderCancelled(at, t.id, "planned before a restart and never sent") for t in unsent])
+            self.store.record([OrderCancelled(at, t.id, "planned before a restart and never sent") for t in unsent])
 
     # --- the loop ------------------------------------------------------------------------------------
 
@@ -221,7 +218,7 @@ class CycleRunner:
             first_at = created_at = self.clock() if self.clock else datetime.now(UTC)
         pair = self._ensure_created(created_at)
         started_at = self.clock() if self.clock else first_at
-        self._record([ExecutorStarted(started_at, __version__, self.config.mode)])
+        self.store.record([ExecutorStarted(started_at, __version__, self.config.mode)])
         self._recover(started_at)
         self.run_state.started(
             self.config.executor_id, self.config.mode, started_at, str(self.strategy.path), self.strategy.source_sha256
