@@ -8,7 +8,7 @@ CPU slows every figure down, so each timing is the best of 3 runs (`--repeat` to
 What is measured, in one run, on the same candles (`generate_candles(n, 2025-01-01, 1 minute)`):
 
 * `ours_s`: wall time of `run_session(SessionConfig(mode="backtest", ...))` with the bundled
-  `strategies/sma_crossover.py` (SMA 10/20, long only, 99% of the cash per entry, 0.1% fee), from
+  `tradeexecutor/strategies/sma_crossover.py` (SMA 10/20, long only, 99% of the cash per entry, 0.1% fee), from
   candles already in memory to the end: the strategy is loaded, every cycle's events are applied
   and appended to the event log in a fresh temporary state folder, the log is flushed and fsynced,
   the snapshot written, and the statistics computed. The folder is created before the clock starts.
@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tradeexecutor import __version__
+from tradeexecutor.app.session import SessionConfig, SessionResult, run_session
 from tradeexecutor.market.candles import Candle
 from tradeexecutor.market.sample_data import generate_candles
 from tradeexecutor.state.events import (
@@ -67,7 +68,6 @@ from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.trade import OrderType, Side
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.state_store import StateStore
-from tradeexecutor.strategy.session import SessionConfig, SessionResult, run_session
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 INTERVAL = timedelta(minutes=1)

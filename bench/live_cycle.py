@@ -36,8 +36,8 @@ from typing import Any
 
 import ccxt
 
+from tradeexecutor.app.session import SessionConfig, run_session
 from tradeexecutor.store import state_store
-from tradeexecutor.strategy.session import SessionConfig, run_session
 from tradeexecutor.testing.fake_exchange import TEST_API_KEY, TEST_API_SECRET, FakeExchange, wave_candles
 
 STRATEGY = '''

@@ -10,7 +10,7 @@ Settings chosen to make the two engines model the same thing (read from backtest
 * **Signal.** Both sides use the SMA of the close (ours `cycle.candles.sma(n)`, exact; theirs
   `pd.Series.rolling(n).mean()` in `self.I`, as `backtesting.test.SMA`) and backtesting.py's own
   `crossover()` rule, which is strict on both bars: fast[-2] < slow[-2] and fast[-1] > slow[-1].
-  (The bundled `strategies/sma_crossover.py` uses `<=` on the previous bar, which can enter one
+  (The bundled `tradeexecutor/strategies/sma_crossover.py` uses `<=` on the previous bar, which can enter one
   bar earlier after an exact tie; the strategy under test is written for this test.) Enter on an
   upward cross when flat, close the whole position on the downward cross. backtesting.py calls
   `next()` from bar 20 on (1 + the 19-bar warm-up of SMA(20)); ours can first decide at the same
@@ -57,10 +57,10 @@ pd = pytest.importorskip("pandas")
 from backtesting import Backtest, Strategy  # noqa: E402
 from backtesting.lib import crossover  # noqa: E402
 
+from tradeexecutor.app.session import SessionConfig, SessionResult, run_session  # noqa: E402
 from tradeexecutor.market.candles import load_candles  # noqa: E402
 from tradeexecutor.state.position import Position  # noqa: E402
 from tradeexecutor.state.trade import Side, TradeStatus  # noqa: E402
-from tradeexecutor.strategy.session import SessionConfig, SessionResult, run_session  # noqa: E402
 
 GOOG_CSV = Path(backtesting.__file__).parent / "test" / "GOOG.csv"
 INITIAL_CASH = 10_000

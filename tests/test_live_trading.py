@@ -27,10 +27,10 @@ from typing import Any
 import ccxt
 import pytest
 
+from tradeexecutor.app.session import SessionConfig, SessionResult, run_session
 from tradeexecutor.execution import exchange_client
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, TradeStatus
-from tradeexecutor.strategy.session import SessionConfig, SessionResult, run_session
 from tradeexecutor.testing.fake_exchange import (
     TEST_API_KEY,
     TEST_API_SECRET,

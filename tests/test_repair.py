@@ -16,6 +16,8 @@ import pytest
 
 import tradeexecutor.cli.repair as repair_cli
 from tradeexecutor.cli.main import main
+from tradeexecutor.repair.log import apply_log_repair, plan_log_repair
+from tradeexecutor.repair.stuck import OrphanOrder, plan_state_repair, wall_clock
 from tradeexecutor.state.events import (
     Event,
     FillReceived,
@@ -28,9 +30,7 @@ from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, Side, Trade, TradeStatus
 from tradeexecutor.store.eventlog import encode_line
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.repair import apply_log_repair, plan_log_repair
 from tradeexecutor.store.state_store import StateStore, load_state
-from tradeexecutor.strategy.repair import OrphanOrder, plan_state_repair, wall_clock
 from tradeexecutor.testing.scenario import Scenario
 
 ID = "t"

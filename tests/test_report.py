@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tradeexecutor.state.events import Event
-from tradeexecutor.state.reducer import fold
-from tradeexecutor.state.state import State
-from tradeexecutor.state.trade import Side
-from tradeexecutor.strategy.performance import statistics_from_state
-from tradeexecutor.strategy.report import (
+from tradeexecutor.analysis.performance import statistics_from_state
+from tradeexecutor.analysis.report import (
     DRAWDOWN_FILL_RGB,
     DRAWDOWN_LINE_RGB,
     ENTRY_RGB,
@@ -31,7 +27,11 @@ from tradeexecutor.strategy.report import (
     drawdown_percent,
     write_report,
 )
-from tradeexecutor.strategy.statistics import format_statistics
+from tradeexecutor.analysis.statistics import format_statistics
+from tradeexecutor.state.events import Event
+from tradeexecutor.state.reducer import fold
+from tradeexecutor.state.state import State
+from tradeexecutor.state.trade import Side
 from tradeexecutor.testing.scenario import Scenario
 
 TITLE = "Backtest <BTC/USDT> & friends"

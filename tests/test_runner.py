@@ -17,6 +17,7 @@ import pytest
 
 from tradeexecutor.execution.simulated import SimulatedVenue, SimulatedVenueConfig
 from tradeexecutor.market.candles import Candle
+from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.state.events import (
     CycleCompleted,
     Event,
@@ -37,7 +38,6 @@ from tradeexecutor.store.eventlog import EventLog, encode_line
 from tradeexecutor.store.snapshot import load_snapshot
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.loader import LoadedStrategy, load_strategy
-from tradeexecutor.strategy.risk import RiskLimits
 from tradeexecutor.strategy.runner import CycleRunner, RunConfig, RunOutcome
 from tradeexecutor.strategy.runstate import RunState
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeexecutor.strategy.statistics import (
+from tradeexecutor.analysis.statistics import (
     ClosedTrade,
     Statistics,
     compute_statistics,

@@ -1,8 +1,8 @@
 """`trade-executor repair`: make a damaged or crashed state startable again, showing every change.
 
 Two phases. First the files: a torn or corrupt log is backed up and truncated to its last good
-record (`tradeexecutor.store.repair`). Then the state: stuck trades, frozen positions and orphan
-exchange orders are settled with compensating events (`tradeexecutor.strategy.repair`). Each
+record (`tradeexecutor.repair.log`). Then the state: stuck trades, frozen positions and orphan
+exchange orders are settled with compensating events (`tradeexecutor.repair.stuck`). Each
 change is printed and, without `--auto-approve`, asked for; dropping records from the middle of
 the log is asked for even then, unless `--accept-data-loss` is given too.
 
@@ -17,11 +17,8 @@ import sys
 from collections.abc import Callable
 
 from tradeexecutor.cli.options import CliError, add_state_options, env_default
-from tradeexecutor.store.lock import WriterLock
-from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.repair import LogRepairPlan, RepairError, apply_log_repair, plan_log_repair
-from tradeexecutor.store.state_store import StateStore, load_state
-from tradeexecutor.strategy.repair import (
+from tradeexecutor.repair.log import LogRepairPlan, RepairError, apply_log_repair, plan_log_repair
+from tradeexecutor.repair.stuck import (
     ExchangeResolver,
     RepairStep,
     StateRepairPlan,
@@ -29,6 +26,9 @@ from tradeexecutor.strategy.repair import (
     apply_state_repair,
     plan_state_repair,
 )
+from tradeexecutor.store.lock import WriterLock
+from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.state_store import StateStore, load_state
 
 #: Set by the live-trading integration: builds the exchange's view for these options, or None.
 #: With no factory (or None from it) trades are repaired offline, without exchange confirmation.
@@ -75,7 +75,7 @@ def ccxt_resolver(args: argparse.Namespace) -> ExchangeResolver | None:
         return None
     from tradeexecutor.execution.ccxt_venue import CcxtVenue
     from tradeexecutor.execution.exchange_client import make_exchange
-    from tradeexecutor.strategy.exchange_resolver import CcxtResolver
+    from tradeexecutor.repair.exchange_resolver import CcxtResolver
 
     exchange = make_exchange(args.exchange, key, secret, base_url=args.exchange_url)
     return CcxtResolver(CcxtVenue(exchange, args.pair))

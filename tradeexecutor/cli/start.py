@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from tradeexecutor.analysis.statistics import format_statistics
+from tradeexecutor.app.session import MODES, SessionConfig, SessionResult, run_session
 from tradeexecutor.cli.options import CliError, _param, add_state_options, env_default
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.market.candles import CandleDataError
 from tradeexecutor.strategy.decision import StrategyError
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, StrategyLoadError
 from tradeexecutor.strategy.runner import RunSetupError
-from tradeexecutor.strategy.session import MODES, SessionConfig, SessionResult, run_session
-from tradeexecutor.strategy.statistics import format_statistics
 
 
 def _decimal(text: str) -> Decimal:
@@ -209,7 +209,7 @@ def print_summary(result: SessionResult, report: Path | None) -> None:
         f"frozen {len(portfolio.frozen_positions)}; equity {state.total_equity():,.2f} {state.reserve_currency}"
     )
     if report is not None:
-        from tradeexecutor.strategy.report import write_report
+        from tradeexecutor.analysis.report import write_report
 
         written = write_report(
             report, state, rows, title=f"{result.paths.executor_id}: {state.uptime.runs[-1].mode}"

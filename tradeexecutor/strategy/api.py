@@ -1,6 +1,6 @@
 """The strategy API: what a strategy module receives each cycle and what it must define.
 
-A strategy is a plain Python module (see `strategies/` for examples) defining:
+A strategy is a plain Python module (see `tradeexecutor/strategies/` for examples) defining:
 
 * `decide(cycle: CycleInput) -> list[Intent]` — required; called once per cycle.
 * `PARAMETERS: dict[str, object]` — optional defaults, overridable with `--param NAME=VALUE`.

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-#: Where the bundled example strategies live (a source checkout or an editable install).
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "strategies"
+#: Where the bundled example strategies live: inside the package, so a wheel carries them.
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "strategies"
 DEFAULT_STRATEGY = "sma_crossover"
 
 

@@ -23,6 +23,7 @@ from itertools import islice
 from tradeexecutor import __version__
 from tradeexecutor.execution.venue import Venue
 from tradeexecutor.market.candles import Candle
+from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import (
     AssetRegistered,
@@ -51,7 +52,6 @@ from tradeexecutor.strategy.api import CandleHistory, CycleInput
 from tradeexecutor.strategy.decision import StrategyError, collect_intents
 from tradeexecutor.strategy.intents import CancelOrder, ClosePosition, Intent, OrderIntent, Transition
 from tradeexecutor.strategy.loader import LoadedStrategy
-from tradeexecutor.strategy.risk import RiskLimits
 from tradeexecutor.strategy.runstate import RUN_STATE, Crash, RunState
 
 

@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from tradeexecutor.analysis.performance import statistics_from_state
+from tradeexecutor.analysis.statistics import Statistics, format_statistics
 from tradeexecutor.execution.simulated import SimulatedVenue, SimulatedVenueConfig
 from tradeexecutor.execution.venue import Venue
 from tradeexecutor.market.candles import Candle, load_candles
 from tradeexecutor.market.sample_data import SAMPLE_DATA_PATH
+from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, load_strategy
-from tradeexecutor.strategy.performance import statistics_from_state
-from tradeexecutor.strategy.risk import RiskLimits
 from tradeexecutor.strategy.runner import CycleRunner, MarketSpec, RunConfig, RunOutcome, RunSetupError
-from tradeexecutor.strategy.statistics import Statistics, format_statistics
 
 MODES = ("backtest", "paper", "live")
 

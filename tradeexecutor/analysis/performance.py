@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tradeexecutor.analysis.statistics import ClosedTrade, Statistics, compute_statistics
 from tradeexecutor.state.position import Direction, Position
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import Side
-from tradeexecutor.strategy.statistics import ClosedTrade, Statistics, compute_statistics
 
 
 def _entry_value(position: Position) -> Decimal:

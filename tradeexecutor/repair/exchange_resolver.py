@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tradeexecutor.execution.ccxt_venue import CcxtVenue, _dec
+from tradeexecutor.repair.stuck import OrphanOrder
 from tradeexecutor.state.events import Event
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import Side, Trade
-from tradeexecutor.strategy.repair import OrphanOrder
 
 
 class CcxtResolver:

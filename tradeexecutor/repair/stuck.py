@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from tradeexecutor.repair.log import RepairError
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import (
     Event,
@@ -31,7 +32,6 @@ from tradeexecutor.state.position import Position, PositionStatus
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import Side, Trade, TradeStatus
-from tradeexecutor.store.repair import RepairError
 from tradeexecutor.store.snapshot import dump_state, parse_state
 from tradeexecutor.store.state_store import StateStore
 

@@ -1,0 +1,1 @@
+"""Statistics, execution metrics, reports and plots derived from a `State`."""

@@ -1,0 +1,1 @@
+"""Session wiring: open the store, load data and strategy, build venues, run, close."""

@@ -1,0 +1,1 @@
+"""Diagnosing and repairing damaged logs and stuck state; every change is an event or a backup."""

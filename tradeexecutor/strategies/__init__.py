@@ -1,0 +1,1 @@
+"""Bundled example strategies; `trade-executor strategies --copy NAME` copies one out."""
