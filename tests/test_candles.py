@@ -243,6 +243,8 @@ def test_unsupported_extension(tmp_path: Path) -> None:
         ("[[1735689600000, 1, 2, 3, 2, 3]]", 0, "high 2 is below low 3"),
         ("[[1735689600000, 1, 2, 1, 2, 3], [1735689600000, 1, 2, 1, 2, 3]]", 1, "strictly increasing"),
         ("[[1735689600000, 1, 2, 1, 2, 3], [1735693200000, 1, 2, 1, 2, -3]]", 1, "negative volume"),
+        ("[[1735689600, 1, 2, 1, 2, 3]]", 0, "looks like seconds, not milliseconds (read as milliseconds it is 1970-01-21)"),
+        ("[[1735689600000000, 1, 2, 1, 2, 3]]", 0, "looks like microseconds or nanoseconds"),
     ],
 )
 def test_json_errors_name_row_index(tmp_path: Path, text: str, index: int, problem: str) -> None:

@@ -319,6 +319,29 @@ def _json_decimal(value: object) -> Decimal | None:
     return None
 
 
+#: Millisecond timestamps below this (1973-03-03) are almost surely seconds; at or above the upper
+#: bound (year 5138) they are micro- or nanoseconds. Either is refused rather than guessed, because
+#: a guess that is wrong places every candle decades away without a word.
+_MIN_PLAUSIBLE_MS = 100_000_000_000
+_MAX_PLAUSIBLE_MS = 100_000_000_000_000
+
+
+def _timestamp_unit_problem(stamp_ms: int) -> tuple[str, str] | None:
+    """Why a JSON candle timestamp is not plausibly milliseconds, with the remedy; None if it is."""
+    if 0 <= stamp_ms < _MIN_PLAUSIBLE_MS:
+        as_ms = (_EPOCH + timedelta(milliseconds=stamp_ms)).strftime("%Y-%m-%d")
+        return (
+            f"looks like seconds, not milliseconds (read as milliseconds it is {as_ms})",
+            "ccxt OHLCV timestamps are milliseconds since 1970-01-01 UTC: multiply the first column by 1000",
+        )
+    if stamp_ms >= _MAX_PLAUSIBLE_MS:
+        return (
+            "looks like microseconds or nanoseconds, not milliseconds",
+            "ccxt OHLCV timestamps are milliseconds since 1970-01-01 UTC: divide the first column accordingly",
+        )
+    return None
+
+
 def load_candles_json(path: str | Path) -> list[Candle]:
     """Load ccxt ``fetch_ohlcv`` output: ``[[timestamp_ms, open, high, low, close, volume], ...]``."""
     p = Path(path)
@@ -380,6 +403,9 @@ def load_candles_json(path: str | Path) -> list[Candle]:
                 "Timestamps must be integer milliseconds since 1970-01-01 UTC",
                 unit="row index",
             )
+        unit_problem = _timestamp_unit_problem(int(stamp))
+        if unit_problem is not None:
+            raise CandleDataError(p, index, f"timestamp_ms {row[0]} {unit_problem[0]}", unit_problem[1], unit="row index")
         try:
             at = _EPOCH + timedelta(milliseconds=int(stamp))
         except OverflowError:
