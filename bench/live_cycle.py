@@ -145,8 +145,9 @@ def run(cycles: int) -> dict[str, str]:
                 max_cycles=cycles,
                 cycle_duration=0.0,
                 reconcile_every=10,
+                clock=clock,
             )
-            result = run_session(config, progress=progress, clock=clock)
+            result = run_session(config, progress=progress)
             events = result.outcome.state.last_event_seq
     finally:
         exchange.stop()

@@ -187,8 +187,9 @@ def live(
         max_cycles=cycles,
         cycle_duration=0.0,
         reconcile_every=reconcile_every,
+        clock=candle_clock(fake),
     )
-    result = run_session(config, progress=progress, clock=candle_clock(fake))
+    result = run_session(config, progress=progress)
     assert result.outcome.crash is None, result.outcome.crash
     return result
 

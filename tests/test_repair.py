@@ -3,8 +3,8 @@ and frozen positions are settled with compensating events, and nothing happens u
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import io
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from freezegun import freeze_time
 
-import tradeexecutor.cli.repair as repair_cli
 from tradeexecutor.cli.main import main
-from tradeexecutor.repair.log import apply_log_repair, plan_log_repair
-from tradeexecutor.repair.stuck import OrphanOrder, plan_state_repair, wall_clock
+from tradeexecutor.repair.log import RepairError, apply_log_repair, plan_log_repair
+from tradeexecutor.repair.run import RepairOptions, run_repair
+from tradeexecutor.repair.stuck import OrphanOrder, plan_state_repair
 from tradeexecutor.state.events import (
     Event,
     FillReceived,
@@ -28,7 +29,7 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, Side, Trade, TradeStatus
-from tradeexecutor.store.eventlog import encode_line
+from tradeexecutor.store.eventlog import EventLog, encode_line
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import StateStore, load_state
 from tradeexecutor.testing.scenario import Scenario
@@ -293,7 +294,23 @@ def test_repair_events_take_their_time_from_the_injected_clock(tmp_path: Path) -
         "PositionUnfrozen",
     ]
     assert {e.at for s in plan.steps for e in s.events} == {at}
-    assert wall_clock().microsecond % 1000 == 0 and wall_clock().tzinfo is UTC
+    with pytest.raises(ValueError, match="the clock gave the naive datetime"):
+        plan_state_repair(state, clock=lambda: datetime(2026, 5, 6))
+
+
+def test_the_command_stamps_repair_events_and_the_backup_with_the_wall_clock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_stuck_state(tmp_path)
+    paths.log.write_bytes(paths.log.read_bytes()[:-1])  # a missing line end: a log repair, so a backup
+    with freeze_time("2026-05-06 07:08:09.123456"):
+        assert main(["repair", "--state-dir", str(tmp_path), "--id", ID, "--auto-approve"]) == 0
+    assert "repaired: the state is healthy" in capsys.readouterr().out
+    [backup] = backups(tmp_path)
+    assert backup.name == f"{ID}.backup-20260506T070809Z"
+    tail = [orjson.loads(line) for line in paths.log.read_bytes().splitlines()[-3:]]
+    assert [r["type"] for r in tail] == ["repair_applied", "repair_applied", "position_unfrozen"]
+    assert {r["at"] for r in tail} == {"2026-05-06T07:08:09.123Z"}  # at the log's millisecond precision
 
 
 class FakeResolver:
@@ -317,27 +334,40 @@ class FakeResolver:
 
 
 def run_in_process(
-    monkeypatch: pytest.MonkeyPatch, folder: Path, resolver: FakeResolver, answers: str, *args: str
-) -> int:
-    monkeypatch.setattr(repair_cli, "RESOLVER_FACTORY", lambda _args: resolver)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(answers))
-    return main(["repair", "--state-dir", str(folder), "--id", ID, *args])
+    folder: Path, resolver: FakeResolver, answers: str, dry_run: bool = False
+) -> tuple[bool, list[str]]:
+    """`run_repair` as the command runs it, with the fake exchange and scripted answers."""
+    replies = iter(answers.split())
+    lines: list[str] = []
+
+    def ask(question: str) -> bool:
+        lines.append(question)
+        return next(replies, "n") == "y"
+
+    healthy = run_repair(
+        StatePaths(folder, ID),
+        RepairOptions(dry_run=dry_run),
+        ask=ask,
+        say=lines.append,
+        resolver_factory=lambda: resolver,
+        clock=lambda: datetime(2026, 1, 1, 0, 1, tzinfo=UTC),
+    )
+    return healthy, lines
 
 
-def test_resolver_fill_settles_a_stuck_trade_and_orphans_are_cancelled_on_yes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_resolver_fill_settles_a_stuck_trade_and_orphans_are_cancelled_on_yes(tmp_path: Path) -> None:
     paths = write_stuck_state(tmp_path)
     resolver = FakeResolver()
-    assert run_in_process(monkeypatch, tmp_path, resolver, "", "--dry-run") == 1
-    dry = capsys.readouterr().out
+    healthy, lines = run_in_process(tmp_path, resolver, "", dry_run=True)
+    dry = "\n".join(lines)
+    assert not healthy
     assert "orphan order on the exchange, unknown to the state: x-999 BTC/USDT sell 0.2 @ 150" in dry
     assert "adopting it into the state is not implemented" in dry
     assert resolver.cancelled == []
 
-    assert run_in_process(monkeypatch, tmp_path, resolver, "y\ny\ny\ny\n") == 0
-    out = capsys.readouterr().out
-    assert "the exchange reports fill_received 0.5 @ 89.5 (fee 0.05 USDT)" in out
+    healthy, lines = run_in_process(tmp_path, resolver, "y y y y")
+    assert healthy and lines.count("     apply?") == 4
+    assert any("the exchange reports fill_received 0.5 @ 89.5 (fee 0.05 USDT)" in line for line in lines)
     assert resolver.cancelled == [resolver.orphan]
     state = load_state(paths)
     trade = state.portfolio.trades[3]
@@ -351,15 +381,80 @@ def test_resolver_fill_settles_a_stuck_trade_and_orphans_are_cancelled_on_yes(
     assert_replay_matches(tmp_path)
 
 
-def test_declined_orphan_is_only_reported_and_exits_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_declined_orphan_is_only_reported_and_exits_1(tmp_path: Path) -> None:
     write_stuck_state(tmp_path)
     resolver = FakeResolver()
-    assert run_in_process(monkeypatch, tmp_path, resolver, "y\ny\ny\nn\n") == 1
-    out = capsys.readouterr().out
-    assert "order x-999 left open on the exchange (adopting it is not implemented" in out
+    healthy, lines = run_in_process(tmp_path, resolver, "y y y n")
+    assert not healthy
+    assert any("order x-999 left open on the exchange (adopting it is not implemented" in line for line in lines)
     assert resolver.cancelled == []
+
+
+def test_a_resolver_that_cannot_connect_is_one_line(tmp_path: Path) -> None:
+    write_stuck_state(tmp_path)
+
+    def unreachable() -> FakeResolver:
+        raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+    with pytest.raises(RepairError) as refused:
+        run_repair(StatePaths(tmp_path, ID), RepairOptions(), ask=lambda _q: True, resolver_factory=unreachable)
+    assert str(refused.value) == (
+        "cannot reach the exchange to check trades: ConnectionRefusedError: [Errno 111] Connection refused"
+    )
+
+
+def test_a_full_disk_while_recording_is_one_line_and_keeps_only_whole_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_stuck_state(tmp_path)
+    log_before, snapshot_before = paths.log.read_bytes(), paths.snapshot.read_bytes()
+    append = EventLog.append_lines
+    calls = 0
+
+    def fills_up(self: EventLog, lines: list[bytes], fsync: bool = True) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 1:  # the first step's batch goes in; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return append(self, lines, fsync)
+
+    monkeypatch.setattr(EventLog, "append_lines", fills_up)
+    assert main(["repair", "--state-dir", str(tmp_path), "--id", ID, "--auto-approve"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: could not record the repair of trade 3 (repair_applied): the disk is full (No space left on "
+        "device); the changes before it are recorded, it and those after it are not; run `trade-executor "
+        "repair` again once there is space\n"
+    )
+    monkeypatch.undo()
+    # Nothing half-done: the log has whole records up to the first step, the snapshot is untouched.
+    added = paths.log.read_bytes()[len(log_before) :].splitlines()
+    assert [orjson.loads(line)["type"] for line in added] == ["repair_applied"]
+    assert paths.snapshot.read_bytes() == snapshot_before
+    assert load_state(paths).portfolio.trades[2].status is TradeStatus.repaired
+    assert load_state(paths).portfolio.trades[3].status is TradeStatus.submitted
+
+    assert main(["repair", "--state-dir", str(tmp_path), "--id", ID, "--auto-approve"]) == 0  # space again
+    assert "repaired: the state is healthy" in capsys.readouterr().out
+    assert_replay_matches(tmp_path)
+
+
+def test_a_full_disk_for_the_snapshot_keeps_the_recorded_repair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_stuck_state(tmp_path)
+
+    def no_space(self: StateStore) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(StateStore, "save_snapshot", no_space)
+    assert main(["repair", "--state-dir", str(tmp_path), "--id", ID, "--auto-approve"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the repair is recorded in {ID}.events.jsonl, but the snapshot {ID}.json could not be "
+        "written: the disk is full (No space left on device); `trade-executor start` rebuilds it from the log\n"
+    )
+    monkeypatch.undo()
+    assert not load_state(paths).portfolio.frozen_positions
 
 
 def test_a_running_writer_makes_repair_fail_with_the_lock_message(

@@ -10,17 +10,20 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from tradeexecutor.analysis.performance import statistics_from_state
 from tradeexecutor.analysis.statistics import Statistics, format_statistics
+from tradeexecutor.clock import wall_clock
 from tradeexecutor.execution.simulated import SimulatedVenue, SimulatedVenueConfig
 from tradeexecutor.execution.venue import Venue
 from tradeexecutor.market.candles import Candle, load_candles
 from tradeexecutor.market.sample_data import SAMPLE_DATA_PATH
 from tradeexecutor.risk.limits import RiskLimits
+from tradeexecutor.state.clock import Clock
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, load_strategy
@@ -58,6 +61,8 @@ class SessionConfig:
     timeframe: str = "1m"
     reconcile_every: int = 10
     unknown_order_grace: float = 15.0
+    #: The time of everything recorded outside a backtest (a backtest takes its candles' times).
+    clock: Clock = wall_clock
 
 
 @dataclass
@@ -81,12 +86,12 @@ def select_candles(candles: Sequence[Candle], start: datetime | None, end: datet
     return selected
 
 
-def _move_aside(paths: StatePaths) -> Path | None:
+def _move_aside(paths: StatePaths, now: datetime) -> Path | None:
     """For --fresh: keep the old files in a backup folder rather than deleting anyone's history."""
     existing = [p for p in (paths.log, paths.snapshot) if p.exists()]
     if not existing:
         return None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
     backup = paths.state_dir / f"{paths.executor_id}.backup-{stamp}"
     backup.mkdir(parents=True, exist_ok=False)
     for path in existing:
@@ -98,12 +103,11 @@ def run_session(
     config: SessionConfig,
     venue: Venue | None = None,
     progress: Callable[[int, int], None] | None = None,
-    clock: Callable[[], datetime] | None = None,
 ) -> SessionResult:
     if config.mode not in MODES:
         raise RunSetupError(f"mode {config.mode!r} is not one of {', '.join(MODES)}")
     if config.mode == "live":
-        return _run_live(config, progress, clock)
+        return _run_live(config, progress)
     started = time.perf_counter()
     strategy = load_strategy(config.strategy, config.parameters)
     if config.candles is not None:
@@ -116,7 +120,7 @@ def run_session(
     candles = select_candles(candles, config.start, config.end)
     paths = StatePaths(Path(config.state_dir), config.executor_id)
     if config.fresh:
-        _move_aside(paths)
+        _move_aside(paths, config.clock())
     backtest = config.mode == "backtest"
     if backtest and (paths.log.exists() or paths.snapshot.exists()):
         raise RunSetupError(
@@ -150,7 +154,7 @@ def run_session(
             venue,
             candles,
             run_config,
-            clock=None if backtest else (clock or _wall_clock),
+            clock=None if backtest else config.clock,
             progress=progress,
         )
         outcome = runner.run()
@@ -161,14 +165,7 @@ def run_session(
     return SessionResult(outcome, statistics, paths, len(candles), time.perf_counter() - started)
 
 
-def _wall_clock() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
-
-
-def _run_live(
-    config: SessionConfig, progress: Callable[[int, int], None] | None, clock: Callable[[], datetime] | None
-) -> SessionResult:
+def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None) -> SessionResult:
     """Live trading through ccxt: the venue, the candle feed and reconciliation are the exchange's."""
     import ccxt
 
@@ -187,7 +184,7 @@ def _run_live(
         exchange = make_exchange(config.exchange, config.api_key, config.api_secret, base_url=config.exchange_url)
     except ValueError as exc:
         raise RunSetupError(str(exc)) from None
-    wall = clock or _wall_clock
+    wall = config.clock
     try:
         venue = CcxtVenue(exchange, config.pair, clock=wall, unknown_grace=config.unknown_order_grace)
         feed = ExchangeCandleFeed(exchange, config.pair, config.timeframe, config.cycle_duration)
@@ -237,7 +234,7 @@ def _run_live(
     return SessionResult(outcome, statistics, paths, outcome.cycles_run, time.perf_counter() - started)
 
 
-def _decimals(market: dict, key: str, default: int) -> int:
+def _decimals(market: dict[str, Any], key: str, default: int) -> int:
     """Decimal places of the market's amount step (0.00001 -> 5), at least the asset's default."""
     step = (market.get("precision") or {}).get(key)
     if not step:

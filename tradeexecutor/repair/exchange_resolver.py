@@ -1,8 +1,12 @@
-"""The exchange's view for `trade-executor repair`: settle stuck trades and find orphan orders."""
+"""The exchange's view for `trade-executor repair`: settle stuck trades and find orphan orders.
+
+Imports the ccxt venue (and so ccxt, the `live` extra): load it only when an exchange is given.
+"""
 
 from __future__ import annotations
 
 from tradeexecutor.execution.ccxt_venue import CcxtVenue, _dec
+from tradeexecutor.execution.exchange_client import make_exchange
 from tradeexecutor.repair.stuck import OrphanOrder
 from tradeexecutor.state.events import Event
 from tradeexecutor.state.state import State
@@ -43,3 +47,9 @@ class CcxtResolver:
 
     def cancel_orphan(self, order: OrphanOrder) -> None:
         self.venue.exchange.cancel_order(order.exchange_order_id, order.symbol)
+
+
+def connect(exchange_id: str, pair: str, base_url: str | None, api_key: str, api_secret: str) -> CcxtResolver:
+    """The resolver for one account on `exchange_id` (at `base_url`, e.g. a fake exchange)."""
+    exchange = make_exchange(exchange_id, api_key, api_secret, base_url=base_url)
+    return CcxtResolver(CcxtVenue(exchange, pair))

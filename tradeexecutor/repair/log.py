@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tradeexecutor.clock import wall_clock
 from tradeexecutor.state.codec import decode_event
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.reducer import apply
@@ -283,7 +284,7 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
                 f"{paths.log.name} or {paths.snapshot.name} changed since the repair was planned; "
                 "run `trade-executor repair` again"
             )
-        now = (clock or (lambda: datetime.now(UTC)))()
+        now = (clock or wall_clock)()
         backup = _make_backup_dir(paths, now)
         actions = []
         _copy_durably(paths.log, backup / paths.log.name)

@@ -12,14 +12,17 @@ copy of the state, so the operator sees every step and its effect before anythin
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from tradeexecutor.clock import wall_clock
 from tradeexecutor.repair.log import RepairError
+from tradeexecutor.state.clock import Clock, require_utc
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import (
     Event,
@@ -32,22 +35,16 @@ from tradeexecutor.state.position import Position, PositionStatus
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import Side, Trade, TradeStatus
+from tradeexecutor.store.errors import StoreError
 from tradeexecutor.store.snapshot import dump_state, parse_state
 from tradeexecutor.store.state_store import StateStore
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 
 #: Statuses in which a trade's fate is not settled; after a crash nobody is watching them.
 STUCK = frozenset({TradeStatus.planned, TradeStatus.submitted, TradeStatus.partially_filled, TradeStatus.failed})
 
 UNFREEZE_NOTE = "reconciled by repair"
-
-
-def wall_clock() -> datetime:
-    """Now, in UTC, at the millisecond precision the log writes."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +141,7 @@ def plan_state_repair(
     The steps are tried, in order, on a copy of the state, so each description says what its
     events do (and an event the reducer refuses is found now, not half-way through applying).
     """
-    at = clock()
+    at = require_utc(clock())
     sim = parse_state(dump_state(state), "state copy")
     plan = StateRepairPlan()
     if resolver is None:
@@ -308,8 +305,33 @@ def _apply_step(
             step, Outcome.applied, f"cancelled order {order.exchange_order_id} on the exchange (no event: "
             "no trade of ours knew it)"
         )
-    store.record(list(step.events))
+    try:
+        store.record(list(step.events))
+    except (OSError, StoreError) as exc:
+        # Each step is one batch: the steps before this one are in the log, this one and the rest
+        # are not. The caller must not snapshot the state in memory, which may hold this batch.
+        subject = f"trade {step.trade_id}" if step.kind is StepKind.trade else f"position {step.position_id}"
+        names = ", ".join(e.type_name for e in step.events)
+        when = "once there is space" if is_disk_full(exc) else "once the log can be written"
+        raise RepairError(
+            f"could not record the repair of {subject} ({names}): {write_problem(exc)}; the changes "
+            f"before it are recorded, it and those after it are not; run `trade-executor repair` again {when}"
+        ) from None
     return StepOutcome(step, Outcome.applied, _applied_text(store.state, step))
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def write_problem(exc: OSError | StoreError) -> str:
+    """What went wrong writing a file, in words (a full disk says so)."""
+    if isinstance(exc, OSError):
+        if is_disk_full(exc):
+            return f"the disk is full ({exc.strerror})"
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return str(exc)
 
 
 def _applied_text(state: State, step: RepairStep) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ class EventLog:
             if record.event is not None:
                 yield record
 
-    def scan(self, after_seq: int) -> Iterator[LogRecord]:
+    def scan(self, after_seq: int) -> Generator[LogRecord, None, None]:
         """Verify every record; decode (and set `event` on) only those after `after_seq`."""
         if not self.path.exists():
             return
