@@ -48,3 +48,19 @@ def test_a_session_takes_its_time_from_the_injected_clock(tmp_path: Path) -> Non
     at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     run_session(SessionConfig(mode="paper", state_dir=tmp_path, max_cycles=1, clock=lambda: at))
     assert recorded(tmp_path, "executor_started") == ["2030-01-02T03:04:05.000Z"]
+
+
+def test_session_repair_and_the_model_read_no_clock_of_their_own() -> None:
+    """The wall clock is read in one place (`tradeexecutor/clock.py`); the session, repair and the
+    model get a `Clock` instead (the model none at all)."""
+    package = Path(__file__).parent.parent / "tradeexecutor"
+    sources = [package / "app", package / "repair", package / "state", package / "cli" / "repair.py"]
+    files = [f for s in sources for f in (sorted(s.rglob("*.py")) if s.is_dir() else [s])]
+    reads = ("datetime.now(", "datetime.utcnow(", "time.time(", "date.today(")
+    offenders = [
+        f"{f.relative_to(package)}:{number}: {line.strip()}"
+        for f in files
+        for number, line in enumerate(f.read_text().splitlines(), start=1)
+        if any(read in line for read in reads)
+    ]
+    assert len(files) > 20 and offenders == []
