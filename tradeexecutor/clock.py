@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tradeexecutor.state.clock import Clock
-
-__all__ = ["Clock", "wall_clock"]
-
 
 def wall_clock() -> datetime:
     """Now, in UTC, cut to the millisecond precision the log writes (so a replay formats it alike)."""

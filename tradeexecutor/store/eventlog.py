@@ -114,7 +114,7 @@ class EventLog:
                 except (ValueError, SerialisationError) as exc:
                     raise CorruptLog(self.path, line_number, offset, str(exc), self.hint) from None
                 end = offset + len(line)
-                yield LogRecord(seq, event, offset, end)  # type: ignore[arg-type]
+                yield LogRecord(seq, event, offset, end)
                 offset = end
                 expected_seq += 1
 
