@@ -24,6 +24,7 @@ from tradeexecutor.market.candles import Candle, load_candles
 from tradeexecutor.market.sample_data import SAMPLE_DATA_PATH
 from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.state.clock import Clock
+from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, load_strategy
@@ -63,6 +64,9 @@ class SessionConfig:
     unknown_order_grace: float = 15.0
     #: The time of everything recorded outside a backtest (a backtest takes its candles' times).
     clock: Clock = wall_clock
+    decide_timeout: float | None = None
+    max_intents_per_cycle: int = 100
+    accept_config_change: bool = False
 
 
 @dataclass
@@ -87,16 +91,32 @@ def select_candles(candles: Sequence[Candle], start: datetime | None, end: datet
 
 
 def _move_aside(paths: StatePaths, now: datetime) -> Path | None:
-    """For --fresh: keep the old files in a backup folder rather than deleting anyone's history."""
-    existing = [p for p in (paths.log, paths.snapshot) if p.exists()]
-    if not existing:
-        return None
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    backup = paths.state_dir / f"{paths.executor_id}.backup-{stamp}"
-    backup.mkdir(parents=True, exist_ok=False)
-    for path in existing:
-        shutil.move(str(path), backup / path.name)
-    return backup
+    """For --fresh: keep the old files in a backup folder rather than deleting anyone's history.
+
+    The writer lock is taken first: a --fresh against a running executor changes nothing (the
+    lock's error says who holds it). Backup folders get a counter when the second is taken."""
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = WriterLock(paths.lock)
+    lock.acquire()
+    try:
+        existing = [p for p in (paths.log, paths.snapshot) if p.exists()]
+        if not existing:
+            return None
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        backup = paths.state_dir / f"{paths.executor_id}.backup-{stamp}"
+        counter = 1
+        while True:
+            try:
+                backup.mkdir(parents=True, exist_ok=False)
+                break
+            except FileExistsError:
+                counter += 1
+                backup = paths.state_dir / f"{paths.executor_id}.backup-{stamp}-{counter}"
+        for path in existing:
+            shutil.move(str(path), backup / path.name)
+        return backup
+    finally:
+        lock.release()
 
 
 def run_session(
@@ -199,6 +219,8 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
     except ValueError as exc:
         raise RunSetupError(str(exc)) from None
     paths = StatePaths(Path(config.state_dir), config.executor_id)
+    if config.fresh:
+        _move_aside(paths, config.clock())
     market = venue.market
     totals = {asset: Decimal(repr(v)) for asset, v in (balance.get("total") or {}).items() if v}
     store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=True).open()

@@ -1,92 +1,91 @@
 """`trade-executor`: the command line. Thin: parse, wire, call.
 
 User mistakes and damaged files end in a one-line `error: ...` and a non-zero exit, never a
-traceback.
+traceback. Exit codes: 0 done, 1 the run or check failed (a strategy error, a mismatch), 2 bad
+input or damaged files, 130 interrupted, 141 the reader of our output went away (`show | head`:
+the rest of the output is dropped quietly, as `yes | head` does).
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from tradeexecutor import __version__
-from tradeexecutor.cli.options import CliError, _param, add_state_options
+import click
+
+from tradeexecutor.cli.fake_exchange import fake_exchange_command
+from tradeexecutor.cli.options import CliError
+from tradeexecutor.cli.repair import repair_command
+from tradeexecutor.cli.replay import replay_command
+from tradeexecutor.cli.show import show_command
+from tradeexecutor.cli.start import backtest_command, start_command
+from tradeexecutor.cli.strategies import strategies_command
+from tradeexecutor.cli.version import version_command
 from tradeexecutor.state.errors import InvalidEvent, SerialisationError
 from tradeexecutor.store.errors import StoreError
 
-
-def _version(_: argparse.Namespace) -> int:
-    print(f"tradeexecutor {__version__}")
-    return 0
+#: What the shell reports for a process stopped by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="trade-executor",
-        description="Event-sourced trade executor: backtest and live crypto trading with an auditable log.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    version = commands.add_parser("version", help="print the version")
-    version.set_defaults(handler=_version)
-
-    from tradeexecutor.cli import replay, show
-
-    show_parser = commands.add_parser("show", help="show reserves, positions and recent trades")
-    add_state_options(show_parser)
-    show_parser.add_argument("--trades", type=int, default=10, help="how many recent trades to list")
-    show_parser.add_argument("--closed", type=int, default=10, help="how many closed positions to list")
-    show_parser.set_defaults(handler=show.run)
-
-    replay_parser = commands.add_parser(
-        "replay", help="rebuild the state from the log and compare it with the snapshot (exit 1 on mismatch)"
-    )
-    add_state_options(replay_parser)
-    replay_parser.add_argument(
-        "--re-decide",
-        action="store_true",
-        help="run --strategy again over the recorded observations and compare its intents",
-    )
-    replay_parser.add_argument(
-        "--strategy", help="with --re-decide: the strategy file (or bundled example name)"
-    )
-    replay_parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        type=_param,
-        metavar="NAME=VALUE",
-        help="with --re-decide: strategy parameter override, as given to start",
-    )
-    replay_parser.set_defaults(handler=replay.run)
-
-    import importlib
-
-    for module in _COMMAND_MODULES:
-        importlib.import_module(module).register(commands)
-    return parser
+@click.group(
+    name="trade-executor",
+    help="Event-sourced trade executor: backtest and live crypto trading with an auditable log. "
+    "Every option can also be set as an environment variable TRADE_EXECUTOR_<OPTION>.",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
+def cli() -> None:
+    pass
 
 
-#: Modules defining more commands; each has `register(commands)` adding its sub-parsers.
-_COMMAND_MODULES = ("tradeexecutor.cli.start", "tradeexecutor.cli.fake_exchange", "tradeexecutor.cli.repair")
+for _command in (
+    start_command,
+    backtest_command,
+    show_command,
+    replay_command,
+    repair_command,
+    fake_exchange_command,
+    strategies_command,
+    version_command,
+):
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
+    """Run one command; returns the exit code (the console script exits with it)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        return int(handler(args) or 0)
+        result = cli.main(args=args, prog_name="trade-executor", standalone_mode=False)
+        return int(result or 0)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "", err=False)
+        return 2
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        return 2
+    except click.ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
     except (StoreError, CliError, InvalidEvent, SerialisationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.Abort):
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that flushing it at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (a test runner's capture): nothing buffered will be flushed to a pipe
 
 
 if __name__ == "__main__":

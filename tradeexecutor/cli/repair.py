@@ -12,43 +12,43 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from tradeexecutor.cli.options import add_state_options, env_default
+import click
+
+from tradeexecutor.cli.options import option, state_options
 from tradeexecutor.clock import wall_clock
 from tradeexecutor.repair.run import RepairOptions, run_repair
 from tradeexecutor.repair.stuck import ExchangeResolver
 from tradeexecutor.store.paths import StatePaths
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "repair",
-        help="back up and repair a damaged log, settle stuck trades and frozen positions",
-        description=(
-            "Repair the state files of an executor that is not running: truncate a torn or corrupt "
-            "event log to its last good record (after a backup), then record compensating events for "
-            "stuck trades and frozen positions. Every change is shown first."
-        ),
-    )
-    add_state_options(parser)
-    parser.add_argument("--dry-run", action="store_true", help="print the whole plan and change nothing")
-    parser.add_argument(
-        "--auto-approve", action="store_true", help="apply every change without asking (except data loss)"
-    )
-    parser.add_argument(
-        "--accept-data-loss",
-        action="store_true",
-        help="allow dropping good records after damage in the middle of the log without asking",
-    )
-    parser.add_argument(
-        "--exchange-url",
-        default=env_default("exchange_url"),
-        help="check stuck trades and open orders on this exchange API (e.g. a fake-exchange URL); "
-        "credentials from TRADE_EXECUTOR_API_KEY/SECRET (env TRADE_EXECUTOR_EXCHANGE_URL)",
-    )
-    parser.add_argument("--exchange", default=env_default("exchange", "binance"), help="ccxt exchange id (binance)")
-    parser.add_argument("--pair", default=env_default("pair", "BTC/USDT"), help="the pair the executor trades")
-    parser.set_defaults(handler=run)
+@click.command(
+    "repair",
+    help=(
+        "Repair the state files of an executor that is not running: truncate a torn or corrupt "
+        "event log to its last good record (after a backup), then record compensating events for "
+        "stuck trades and frozen positions. Every change is shown first."
+    ),
+    short_help="Back up and repair a damaged log, settle stuck trades and frozen positions",
+)
+@state_options
+@option("--dry-run", is_flag=True, help="print the whole plan and change nothing")
+@option("--auto-approve", is_flag=True, help="apply every change without asking (except data loss)")
+@option(
+    "--accept-data-loss",
+    is_flag=True,
+    help="allow dropping good records after damage in the middle of the log without asking",
+)
+@option(
+    "--exchange-url",
+    help="check stuck trades and open orders on this exchange API (e.g. a fake-exchange URL); "
+    "credentials from TRADE_EXECUTOR_API_KEY/SECRET",
+)
+@option("--exchange", default="binance", help="ccxt exchange id")
+@option("--pair", default="BTC/USDT", help="the pair the executor trades")
+def repair_command(**options: Any) -> int:
+    return run(argparse.Namespace(**options))
 
 
 def run(args: argparse.Namespace) -> int:

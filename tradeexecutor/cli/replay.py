@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from typing import Any
 
+import click
+
+from tradeexecutor.cli.options import option, param_option, state_options
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.snapshot import dump_state, parse_state
 from tradeexecutor.store.state_store import load_state
@@ -18,11 +22,11 @@ def run(args: argparse.Namespace) -> int:
     if args.re_decide:
         return _re_decide(args, paths)
     if not paths.snapshot.exists():
-        print(f"no snapshot {paths.snapshot} to compare with; replaying the log only")
+        # Normal after a kill before the first snapshot: the log is the truth; start rebuilds it too.
         state = load_state(paths, use_snapshot=False)
-        print(f"replayed {state.last_event_seq} events")
+        print(f"no snapshot: rebuilt {state.last_event_seq} events from the log {paths.log}")
         print(f"replay   sha256 {hashlib.sha256(dump_state(state)).hexdigest()}")
-        return 1
+        return 0
     snapshot_bytes = paths.snapshot.read_bytes()
     snapshot_seq = parse_state(snapshot_bytes, f"snapshot {paths.snapshot}").last_event_seq
     replayed = load_state(paths, use_snapshot=False, until_seq=snapshot_seq)
@@ -55,7 +59,7 @@ def _re_decide(args: argparse.Namespace, paths: StatePaths) -> int:
             "--re-decide needs --strategy FILE (the strategy to run again over the recorded observations)"
         )
     try:
-        strategy = load_strategy(args.strategy, dict(args.param))
+        strategy = load_strategy(args.strategy, dict(args.params))
     except StrategyLoadError as exc:
         raise CliError(str(exc)) from None
     report = redecide(paths, strategy)
@@ -69,3 +73,20 @@ def _re_decide(args: argparse.Namespace, paths: StatePaths) -> int:
     print(f"  recorded: {list(m.recorded) or 'no intents'}")
     print(f"  now:      {list(m.decided) or 'no intents'}")
     return 1
+
+
+@click.command(
+    "replay",
+    help="Rebuild the state from the log and compare it with the snapshot (exit 1 on mismatch).",
+    short_help="Rebuild the state from the log and compare it with the snapshot.",
+)
+@state_options
+@option(
+    "--re-decide",
+    is_flag=True,
+    help="run --strategy again over the recorded observations and compare its intents",
+)
+@option("--strategy", help="with --re-decide: the strategy file (or bundled strategy name)")
+@param_option("with --re-decide: strategy parameter override, as given to start")
+def replay_command(**options: Any) -> int:
+    return run(argparse.Namespace(**options))

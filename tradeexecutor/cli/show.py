@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 from decimal import Decimal
+from typing import Any
 
+import click
+
+from tradeexecutor.cli.options import option, state_options
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.state.position import Position
 from tradeexecutor.state.state import State
@@ -39,6 +43,14 @@ def _position_row(state: State, position: Position) -> list[object]:
     ]
 
 
+def _closed_key(position: Position) -> tuple[object, int]:
+    return (position.closed_at or position.opened_at, position.id)
+
+
+def _last(items: list[Position], count: int) -> list[Position]:
+    return items[-count:] if count > 0 else []
+
+
 POSITION_HEADERS = ["id", "pair", "dir", "status", "qty", "avg price", "realised", "fees", "opened", "closed"]
 
 
@@ -61,11 +73,14 @@ def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
         ),
         render_table(
             POSITION_HEADERS,
-            [_position_row(state, p) for p in list(portfolio.closed_positions.values())[-closed:]],
+            [_position_row(state, p) for p in _last(sorted(portfolio.closed_positions.values(), key=_closed_key), closed)],
             title=f"\nClosed positions (last {closed} of {len(portfolio.closed_positions)})",
         ),
     ]
-    recent = list(portfolio.trades.values())[-trades:]
+    # The trade index is built position by position (open ones first when loaded from a snapshot):
+    # order it by time, then id, so the newest trade is the last line.
+    in_order = sorted(portfolio.trades.values(), key=lambda t: (t.planned_at, t.id))
+    recent = in_order[-trades:] if trades > 0 else []
     parts.append(
         render_table(
             ["id", "pos", "pair", "side", "type", "status", "qty", "avg price", "planned"],
@@ -97,3 +112,11 @@ def run(args: argparse.Namespace) -> int:
     state = load_state(paths)
     print(render_state(state, trades=args.trades, closed=args.closed))
     return 0
+
+
+@click.command("show", help="Show reserves, positions and recent trades.")
+@state_options
+@option("--trades", type=click.IntRange(min=0), default=10, help="how many recent trades to list")
+@option("--closed", type=click.IntRange(min=0), default=10, help="how many closed positions to list")
+def show_command(**options: Any) -> int:
+    return run(argparse.Namespace(**options))

@@ -10,147 +10,146 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, TextIO
+
+import click
 
 from tradeexecutor.analysis.statistics import format_statistics
 from tradeexecutor.app.session import MODES, SessionConfig, SessionResult, run_session
-from tradeexecutor.cli.options import CliError, _param, add_state_options, env_default
+from tradeexecutor.cli.options import (
+    CliError,
+    DecimalRange,
+    F,
+    Seconds,
+    When,
+    check_pair,
+    check_report_path,
+    check_writable_folder,
+    option,
+    param_option,
+    state_options,
+)
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.market.candles import CandleDataError
 from tradeexecutor.strategy.decision import StrategyError
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, StrategyLoadError
 from tradeexecutor.strategy.runner import RunSetupError
 
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
+#: The largest --initial-cash: far below where exact Decimal arithmetic (28 digits, with
+#: quantities to 1e-10) would overflow in the middle of a run.
+MAX_INITIAL_CASH = Decimal("1e15")
+#: --decide-timeout when not given: paper and live runs are watched by nobody; backtests are not limited.
+DEFAULT_DECIDE_TIMEOUT = 60.0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def run_options(default_mode: str) -> Callable[[F], F]:
+    """The options of `start` and `backtest` (the same, but for the default --mode)."""
+    decorators: list[Callable[[F], F]] = [
+        state_options,
+        option("--mode", type=click.Choice(MODES), default=default_mode, help="backtest, paper or live"),
+        option("--strategy", default=DEFAULT_STRATEGY, help="strategy file, or a bundled strategy name"),
+        option(
+            "--data",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="candles as CSV (Date,Open,High,Low,Close,Volume) or ccxt OHLCV JSON; default: bundled sample",
+        ),
+        option("--pair", default="BTC/USDT", help="the pair traded, upper-case BASE/QUOTE as in ccxt"),
+        option("--start", type=When(), help="first candle time to use (ISO date/time, UTC)"),
+        option("--end", type=When(), help="last candle time to use (ISO date/time, UTC)"),
+        option(
+            "--initial-cash",
+            type=DecimalRange(Decimal(0), MAX_INITIAL_CASH, low_open=True, high_text="1e15"),
+            default="10000",
+            help="starting cash in the quote currency (above 0, at most 1e15)",
+        ),
+        option(
+            "--fee",
+            type=DecimalRange(Decimal(0), Decimal(1), high_open=True),
+            default="0.001",
+            help="fee rate per side, 0.001 = 0.1% (at least 0, below 1)",
+        ),
+        option(
+            "--slippage-bps",
+            type=DecimalRange(Decimal(0), Decimal(10000), high_open=True),
+            default="0",
+            help="simulated slippage against market orders, in basis points (at least 0, below 10000)",
+        ),
+        option(
+            "--fill-at",
+            type=click.Choice(("next_open", "close")),
+            default="next_open",
+            help="market orders fill at the next bar's open or this bar's close",
+        ),
+        option("--max-cycles", type=click.IntRange(min=1), help="stop after this many cycles"),
+        option(
+            "--cycle-duration",
+            type=Seconds(),
+            default="0",
+            help="paper/live: wait this long between cycles (60, 5m, 1h)",
+        ),
+        option(
+            "--decide-timeout",
+            type=Seconds(),
+            help=f"stop the run when decide() takes longer than this; default {DEFAULT_DECIDE_TIMEOUT:g}s "
+            "in paper and live, no limit in backtest; 0 = no limit",
+        ),
+        option(
+            "--max-intents-per-cycle",
+            type=click.IntRange(min=1),
+            default=100,
+            help="intents beyond this many in one cycle are refused (and recorded)",
+        ),
+        option(
+            "--report",
+            type=click.Path(path_type=Path),
+            help="write an HTML or PNG report with the equity curve and drawdown to this file",
+        ),
+        option("--exchange", default="binance", help="live: the exchange (ccxt id)"),
+        option("--exchange-url", help="live: override the exchange API base URL (e.g. a `trade-executor fake-exchange`)"),
+        option("--timeframe", default="1m", help="live: the candle timeframe the strategy sees"),
+        option(
+            "--reconcile-every",
+            type=click.IntRange(min=1),
+            default=10,
+            help="live: reconcile with the exchange every N cycles",
+        ),
+        option(
+            "--unknown-order-grace",
+            type=Seconds(),
+            default="15",
+            help="live: seconds an order must stay unknown by its client order id before it counts as never "
+            "sent (more than Binance's 10 s recvWindow)",
+        ),
+        param_option("override a strategy parameter"),
+        option("--fresh", is_flag=True, help="move existing state files to a backup folder and start over"),
+        option(
+            "--accept-config-change",
+            is_flag=True,
+            help="on resume, accept a different strategy, parameters, fees, pair or data (the change is recorded)",
+        ),
+        option(
+            "--progress/--no-progress",
+            default=None,
+            help="show a progress bar (default: when stderr is a terminal)",
+        ),
+    ]
 
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
 
-def _seconds(text: str) -> float:
-    """`60`, `90s`, `5m`, `1h` -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
-    try:
-        value = float(number) * units[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 60, 90s, 5m or 1h") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _when(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date like 2025-01-31 or 2025-01-31T12:00Z"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def add_run_options(parser: argparse.ArgumentParser, default_mode: str) -> None:
-    def option(flag: str, help_text: str, default: str | None = None, **kwargs: object) -> None:
-        name = flag.lstrip("-").replace("-", "_")
-        env = f"TRADE_EXECUTOR_{name.upper()}"
-        value = env_default(name, default)
-        help_text = help_text.replace("%", "%%")  # argparse %-formats help strings
-        parser.add_argument(flag, default=value, help=f"{help_text} (env {env})", **kwargs)  # type: ignore[arg-type]
-
-    add_state_options(parser)
-    option("--mode", f"backtest, paper or live; default {default_mode}", default_mode, choices=MODES)
-    option(
-        "--strategy",
-        f"strategy file, or a bundled example name; default {DEFAULT_STRATEGY}",
-        DEFAULT_STRATEGY,
-    )
-    option(
-        "--data",
-        "candles as CSV (Date,Open,High,Low,Close,Volume) or ccxt OHLCV JSON; default: bundled sample",
-    )
-    option("--pair", "the pair traded, BASE/QUOTE; default BTC/USDT", "BTC/USDT")
-    option("--start", "first candle time to use (ISO date/time, UTC)", None, type=_when)
-    option("--end", "last candle time to use (ISO date/time, UTC)", None, type=_when)
-    option("--initial-cash", "starting cash in the quote currency; default 10000", "10000", type=_decimal)
-    option("--fee", "fee rate per side, 0.001 = 0.1%; default 0.001", "0.001", type=_decimal)
-    option(
-        "--slippage-bps",
-        "simulated slippage against market orders, in basis points; default 0",
-        "0",
-        type=_decimal,
-    )
-    option(
-        "--fill-at",
-        "market orders fill at the next bar's open or this bar's close",
-        "next_open",
-        choices=("next_open", "close"),
-    )
-    option("--max-cycles", "stop after this many cycles", None, type=_positive_int)
-    option(
-        "--cycle-duration",
-        "paper/live: wait this long between cycles (60, 5m, 1h); default 0",
-        "0",
-        type=_seconds,
-    )
-    option(
-        "--report",
-        "write an HTML or PNG report with the equity curve and drawdown to this file",
-        None,
-        type=Path,
-    )
-    option("--exchange", "live: the exchange (ccxt id); default binance", "binance")
-    option("--exchange-url", "live: override the exchange API base URL (e.g. a `trade-executor fake-exchange`)")
-    option("--timeframe", "live: the candle timeframe the strategy sees; default 1m", "1m")
-    option("--reconcile-every", "live: reconcile with the exchange every N cycles; default 10", "10", type=_positive_int)
-    option(
-        "--unknown-order-grace",
-        "live: seconds an order must stay unknown by its client order id before it counts as never sent; "
-        "default 15 (more than Binance's 10 s recvWindow)",
-        "15",
-        type=_seconds,
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        type=_param,
-        metavar="NAME=VALUE",
-        help="override a strategy parameter (repeatable)",
-    )
-    parser.add_argument(
-        "--fresh", action="store_true", help="move existing state files to a backup folder and start over"
-    )
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar (default: when stderr is a terminal)",
-    )
+    return apply
 
 
 class ProgressBar:
     """A one-line progress bar on stderr, redrawn at most every 1%."""
 
-    def __init__(self, stream=sys.stderr) -> None:  # noqa: ANN001
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self.shown = -1
 
     def __call__(self, done: int, total: int) -> None:
@@ -165,11 +164,27 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _decide_timeout(args: argparse.Namespace) -> float | None:
+    """Seconds, or None for no limit: 0 turns it off; unset means 60 s unless backtesting."""
+    if args.decide_timeout is None:
+        return None if args.mode == "backtest" else DEFAULT_DECIDE_TIMEOUT
+    return float(args.decide_timeout) or None
+
+
+def _data_pair(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The pair the data is for, when the data says (the bundled sample is BTC/USDT candles)."""
+    if args.data is None:
+        from tradeexecutor.market.sample_data import SAMPLE_DATA_PATH, SAMPLE_PAIR
+
+        return SAMPLE_PAIR, f"bundled sample ({SAMPLE_DATA_PATH.name})"
+    return None, str(args.data)
+
+
 def _config(args: argparse.Namespace) -> SessionConfig:
     return SessionConfig(
         mode=args.mode,
         strategy=args.strategy,
-        parameters=dict(args.param),
+        parameters=dict(args.params),
         data=Path(args.data) if args.data else None,
         state_dir=args.state_dir,
         executor_id=args.id,
@@ -188,6 +203,9 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         timeframe=args.timeframe,
         reconcile_every=args.reconcile_every,
         unknown_order_grace=args.unknown_order_grace,
+        decide_timeout=_decide_timeout(args),
+        max_intents_per_cycle=args.max_intents_per_cycle,
+        accept_config_change=args.accept_config_change,
         # Credentials only from the environment: never on the command line (ps, shell history).
         api_key=os.environ.get("TRADE_EXECUTOR_API_KEY"),
         api_secret=os.environ.get("TRADE_EXECUTOR_API_SECRET"),
@@ -218,8 +236,12 @@ def print_summary(result: SessionResult, report: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.report is not None and args.report.suffix.lower() not in (".html", ".htm", ".png"):
-        raise CliError(f"--report {args.report}: the file must end in .html or .png")
+    check_report_path(args.report)
+    if args.mode != "live":
+        check_pair(args.pair, *_data_pair(args))
+    else:
+        check_pair(args.pair, None, "")
+    check_writable_folder(args.state_dir)
     config = _config(args)
     show_progress = args.progress if args.progress is not None else sys.stderr.isatty()
     try:
@@ -262,11 +284,16 @@ LIVE_EPILOG = (
 )
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    start = commands.add_parser("start", help="run a strategy: paper (default), backtest or live", epilog=LIVE_EPILOG)
-    add_run_options(start, "paper")
-    start.set_defaults(handler=run)
-    backtest = commands.add_parser("backtest", help="short for `start --mode backtest`")
-    add_run_options(backtest, "backtest")
-    backtest.set_defaults(handler=run)
+def _command(name: str, default_mode: str, help_text: str, epilog: str | None = None) -> click.Command:
+    @click.command(name, help=help_text, epilog=epilog)
+    @run_options(default_mode)
+    def command(**options: Any) -> int:
+        return run(argparse.Namespace(**options))
 
+    return command
+
+
+start_command = _command(
+    "start", "paper", "Run a strategy: paper (default), backtest or live.", epilog=LIVE_EPILOG
+)
+backtest_command = _command("backtest", "backtest", "Short for `start --mode backtest`.")

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tradeexecutor.strategy.parameters import Param, ParameterError, declarations, resolve
+
 #: Where the bundled example strategies live: inside the package, so a wheel carries them.
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "strategies"
 DEFAULT_STRATEGY = "sma_crossover"
@@ -30,6 +32,8 @@ class LoadedStrategy:
     on_start: Callable[..., Any] | None
     on_fill: Callable[..., Any] | None
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: Each parameter's declaration (type from its default, bounds, choices), for listings.
+    declared: Mapping[str, Param] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -46,23 +50,10 @@ def resolve_strategy_path(spec: str) -> Path:
     bundled = EXAMPLES_DIR / f"{spec}.py"
     if bundled.is_file():
         return bundled
-    known = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_"))
+    known = [p.stem for p in bundled_strategies()]
     raise StrategyLoadError(
         f"no strategy named {spec!r}: pass a path to a .py file, or one of the bundled examples {known}"
     )
-
-
-def _parse_parameter(text: str) -> Any:
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return text
 
 
 def load_strategy(spec: str, overrides: Mapping[str, str] | None = None) -> LoadedStrategy:
@@ -90,13 +81,7 @@ def load_strategy(spec: str, overrides: Mapping[str, str] | None = None) -> Load
     defaults = getattr(module, "PARAMETERS", {})
     if not isinstance(defaults, Mapping):
         raise StrategyLoadError(f"strategy {path}: PARAMETERS must be a dict, not {type(defaults).__name__}")
-    parameters = dict(defaults)
-    for name, text in (overrides or {}).items():
-        if name not in parameters:
-            raise StrategyLoadError(
-                f"strategy {path.name} has no parameter {name!r}; its parameters are {sorted(parameters)}"
-            )
-        parameters[name] = _parse_parameter(text)
+    parameters, declared = _parameters(path, module, defaults, overrides or {})
     hooks = {}
     for hook in ("on_start", "on_fill"):
         value = getattr(module, hook, None)
@@ -111,4 +96,33 @@ def load_strategy(spec: str, overrides: Mapping[str, str] | None = None) -> Load
         on_start=hooks["on_start"],
         on_fill=hooks["on_fill"],
         parameters=parameters,
+        declared=declared,
     )
+
+
+def _parameters(
+    path: Path, module: ModuleType, defaults: Mapping[str, Any], overrides: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Param]]:
+    """The run's parameter values, typed and checked (also against `validate_parameters`)."""
+    declared = declarations(defaults)
+    try:
+        for name, param in declared.items():
+            param.check(name, param.default)  # a default outside its own bounds is the author's slip
+        values = resolve(declared, overrides)
+    except ParameterError as exc:
+        raise StrategyLoadError(f"strategy {path.name}: {exc}") from None
+    validate = getattr(module, "validate_parameters", None)
+    if validate is not None:
+        if not callable(validate):
+            raise StrategyLoadError(f"strategy {path}: validate_parameters must be a function")
+        try:
+            validate(dict(values))
+        except ValueError as exc:
+            given = ", ".join(f"{name}={values[name]}" for name in overrides) or "the defaults"
+            raise StrategyLoadError(f"strategy {path.name}: parameters refused ({given}): {exc}") from None
+    return values, declared
+
+
+def bundled_strategies() -> list[Path]:
+    """The strategy files shipped inside the package, by name."""
+    return sorted(p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_"))
