@@ -11,7 +11,7 @@ import click
 from tradeexecutor.cli.options import DecimalRange, option
 
 
-class Deposit(click.ParamType):
+class Deposit(click.ParamType[tuple[str, Decimal]]):
     """`ASSET=AMOUNT`, an initial balance of the fake account."""
 
     name = "asset=amount"
@@ -20,7 +20,7 @@ class Deposit(click.ParamType):
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, Decimal]:
         if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
+            return value
         asset, sep, amount = str(value).partition("=")
         if not sep or not asset.strip():
             self.fail(f"expected ASSET=AMOUNT, got {value!r}", param, ctx)

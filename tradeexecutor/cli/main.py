@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
@@ -29,8 +30,31 @@ from tradeexecutor.store.errors import StoreError
 EXIT_BROKEN_PIPE = 141
 
 
+class TradeExecutorGroup(click.Group):
+    """The command group, with the project's error handling around click's own: one `error: ...`
+    line and exit code 2 for any bad input, quiet exit on a closed pipe. `CliRunner` and the
+    console script therefore see the same behaviour."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def run() -> Any:
+            return click.Group.main(self, args, prog_name, complete_var, standalone_mode=False, **extra)
+
+        code = _handled(run)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 @click.group(
     name="trade-executor",
+    cls=TradeExecutorGroup,
     help="Event-sourced trade executor: backtest and live crypto trading with an auditable log. "
     "Every option can also be set as an environment variable TRADE_EXECUTOR_<OPTION>.",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
@@ -55,11 +79,16 @@ for _command in (
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
     args = list(argv) if argv is not None else sys.argv[1:]
+    return int(cli.main(args=args, prog_name="trade-executor", standalone_mode=False))
+
+
+def _handled(run: Callable[[], Any]) -> int:
+    """Run click's main; every way it can end becomes an exit code (and at most one error line)."""
     try:
-        result = cli.main(args=args, prog_name="trade-executor", standalone_mode=False)
+        result = run()
         return int(result or 0)
     except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx is not None else "", err=False)
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
         return 2
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
@@ -77,7 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
-
 
 def _drop_stdout() -> None:
     """Point stdout at /dev/null so that flushing it at exit does not fail a second time."""

@@ -57,7 +57,7 @@ def option(flag: str, *more: str, **kwargs: Any) -> Callable[[F], F]:
 # --- value types ----------------------------------------------------------------------------------
 
 
-class DecimalRange(click.ParamType):
+class DecimalRange(click.ParamType[Decimal]):
     """An exact, finite Decimal within bounds (`low <= x`, `x < high` when `high_open`)."""
 
     name = "decimal"
@@ -101,7 +101,7 @@ class DecimalRange(click.ParamType):
         return "DECIMAL"
 
 
-class Seconds(click.ParamType):
+class Seconds(click.ParamType[float]):
     """A duration: `60`, `90s`, `5m`, `1h` -> seconds (finite, not negative)."""
 
     name = "seconds"
@@ -127,7 +127,7 @@ class Seconds(click.ParamType):
         return "SECONDS"
 
 
-class When(click.ParamType):
+class When(click.ParamType[datetime]):
     """An ISO date or date-time, read as UTC when it carries no offset."""
 
     name = "datetime"
@@ -146,7 +146,7 @@ class When(click.ParamType):
         return "DATE"
 
 
-class NameValue(click.ParamType):
+class NameValue(click.ParamType[tuple[str, str]]):
     """`NAME=VALUE` (a strategy parameter override)."""
 
     name = "name=value"
@@ -155,7 +155,7 @@ class NameValue(click.ParamType):
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, str]:
         if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
+            return value
         text = str(value)
         name, sep, rest = text.partition("=")
         if not sep or not name.strip():

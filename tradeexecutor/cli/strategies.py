@@ -10,7 +10,7 @@ import click
 
 from tradeexecutor.cli.options import CliError, option
 from tradeexecutor.strategy.loader import StrategyLoadError, bundled_strategies, load_strategy
-from tradeexecutor.strategy.parameters import Param
+from tradeexecutor.strategy.parameters import Param, show_value
 
 
 def _summary(path: Path) -> str:
@@ -24,12 +24,12 @@ def _summary(path: Path) -> str:
 def _describe(name: str, param: Param) -> str:
     bounds = []
     if param.min is not None:
-        bounds.append(f">= {param.min}")
+        bounds.append(f">= {show_value(param.min)}")
     if param.max is not None:
-        bounds.append(f"<= {param.max}")
+        bounds.append(f"<= {show_value(param.max)}")
     if param.choices is not None:
-        bounds.append("in " + "|".join(str(c) for c in param.choices))
-    return f"{name}={param.default}" + (f" ({', '.join(bounds)})" if bounds else "")
+        bounds.append("in " + "|".join(show_value(c) for c in param.choices))
+    return f"{name}={show_value(param.default)}" + (f" ({', '.join(bounds)})" if bounds else "")
 
 
 def list_strategies() -> int:

@@ -61,18 +61,28 @@ from tradeexecutor.state.trade import Side, TradeStatus
 from tradeexecutor.strategy.api import CycleInput
 from tradeexecutor.strategy.intents import Intent, Transition, close_position, limit_buy
 from tradeexecutor.strategy.machine import InvalidTransition, StateMachine
+from tradeexecutor.strategy.parameters import Param
 
 PARAMETERS: dict[str, Any] = {
-    "fee": Decimal("0.001"),
-    "k": Decimal("1.0"),
-    "window": 24,
-    "min_margin": Decimal("0.002"),
-    "max_margin": Decimal("0.03"),
-    "timeout_minutes": 240,
-    "allocation": Decimal("0.5"),
-    "reprice_decay": Decimal("0.5"),
-    "tick": Decimal("0.01"),
+    "fee": Param(Decimal("0.001"), min=Decimal(0), max=Decimal("0.1")),
+    "k": Param(Decimal("1.0"), min=Decimal("0.01"), max=Decimal(100)),
+    "window": Param(24, min=2, max=10_000),
+    "min_margin": Param(Decimal("0.002"), min=Decimal(0), max=Decimal("0.5")),
+    "max_margin": Param(Decimal("0.03"), min=Decimal("0.0001"), max=Decimal("0.5")),
+    "timeout_minutes": Param(240, min=1),
+    "allocation": Param(Decimal("0.5"), min=Decimal("0.01"), max=Decimal(1)),
+    "reprice_decay": Param(Decimal("0.5"), min=Decimal("0.01"), max=Decimal(1)),
+    "tick": Param(Decimal("0.01"), min=Decimal("0.00000001")),
 }
+
+
+def validate_parameters(parameters: Mapping[str, Any]) -> None:
+    """Checked before the run starts: the margin bounds must be in order."""
+    if parameters["min_margin"] > parameters["max_margin"]:
+        raise ValueError(
+            f"min_margin ({parameters['min_margin']}) must not be above max_margin ({parameters['max_margin']})"
+        )
+
 
 READY_TO_BUY = "READY_TO_BUY"
 BUYING = "BUYING"

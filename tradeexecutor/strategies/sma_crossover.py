@@ -6,17 +6,26 @@ Copy this file to start your own strategy; see tradeexecutor/strategy/api.py for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from tradeexecutor.strategy.api import CycleInput
 from tradeexecutor.strategy.intents import Intent, close_position, market_buy
+from tradeexecutor.strategy.parameters import Param
 
 PARAMETERS = {
-    "fast": 10,
-    "slow": 20,
+    "fast": Param(10, min=1, help="bars in the fast moving average"),
+    "slow": Param(20, min=2, help="bars in the slow moving average (more than fast)"),
     # Fraction of the cash to put into each entry (the rest stays in reserve for fees).
-    "allocation": Decimal("0.99"),
+    "allocation": Param(Decimal("0.99"), min=Decimal("0.01"), max=Decimal(1), help="fraction of the cash per entry"),
 }
+
+
+def validate_parameters(parameters: Mapping[str, Any]) -> None:
+    """Checked before the run starts: the fast average must be the shorter one."""
+    if parameters["fast"] >= parameters["slow"]:
+        raise ValueError(f"fast ({parameters['fast']}) must be less than slow ({parameters['slow']})")
 
 
 def decide(cycle: CycleInput) -> list[Intent]:

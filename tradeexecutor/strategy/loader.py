@@ -12,7 +12,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tradeexecutor.strategy.parameters import Param, ParameterError, declarations, resolve
+from tradeexecutor.strategy.parameters import (
+    Param,
+    ParameterError,
+    UnknownParameter,
+    declarations,
+    resolve,
+    show_value,
+)
 
 #: Where the bundled example strategies live: inside the package, so a wheel carries them.
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "strategies"
@@ -110,7 +117,8 @@ def _parameters(
             param.check(name, param.default)  # a default outside its own bounds is the author's slip
         values = resolve(declared, overrides)
     except ParameterError as exc:
-        raise StrategyLoadError(f"strategy {path.name}: {exc}") from None
+        separator = " " if isinstance(exc, UnknownParameter) else ": "
+        raise StrategyLoadError(f"strategy {path.name}{separator}{exc}") from None
     validate = getattr(module, "validate_parameters", None)
     if validate is not None:
         if not callable(validate):
@@ -118,7 +126,7 @@ def _parameters(
         try:
             validate(dict(values))
         except ValueError as exc:
-            given = ", ".join(f"{name}={values[name]}" for name in overrides) or "the defaults"
+            given = ", ".join(f"{name}={show_value(values[name])}" for name in overrides) or "the defaults"
             raise StrategyLoadError(f"strategy {path.name}: parameters refused ({given}): {exc}") from None
     return values, declared
 

@@ -23,6 +23,15 @@ class ParameterError(ValueError):
     """A parameter value that the strategy does not allow; the message says which and why."""
 
 
+class UnknownParameter(ParameterError):
+    """A `--param` name the strategy does not declare."""
+
+
+def show_value(value: Any) -> str:
+    """A value as users write it (`0.00000001`, not `1E-8`)."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
 @dataclass(frozen=True)
 class Param:
     """A declared parameter: its default (which gives the type), inclusive bounds, allowed values."""
@@ -37,12 +46,12 @@ class Param:
         """What values are allowed, in words (`a whole number at least 1`)."""
         words = [_TYPE_WORDS.get(type(self.default), "a value")]
         if self.min is not None:
-            words.append(f"at least {self.min}")
+            words.append(f"at least {show_value(self.min)}")
         if self.max is not None:
-            words.append(f"at most {self.max}")
+            words.append(f"at most {show_value(self.max)}")
         text = " ".join(words[:1]) + (" " + " and ".join(words[1:]) if words[1:] else "")
         if self.choices is not None:
-            text = "one of " + ", ".join(str(c) for c in self.choices)
+            text = "one of " + ", ".join(show_value(c) for c in self.choices)
         return text
 
     def parse(self, name: str, text: str) -> Any:
@@ -55,13 +64,13 @@ class Param:
         return value
 
     def check(self, name: str, value: Any, text: str | None = None) -> None:
-        shown = text if text is not None else str(value)
+        shown = text if text is not None else show_value(value)
         out_of_range = (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
         if out_of_range or (self.choices is not None and value not in self.choices):
             raise ParameterError(self._refusal(name, shown))
 
     def _refusal(self, name: str, text: str) -> str:
-        return f"parameter {name}={text} is not allowed: {name} must be {self.allowed()} (default {self.default})"
+        return f"parameter {name}={text} is not allowed: {name} must be {self.allowed()} (default {show_value(self.default)})"
 
 
 _TYPE_WORDS: dict[type, str] = {
@@ -132,6 +141,6 @@ def resolve(declared: Mapping[str, Param], overrides: Mapping[str, str]) -> dict
     for name, text in overrides.items():
         param = declared.get(name)
         if param is None:
-            raise ParameterError(f"there is no parameter {name!r}; the parameters are {sorted(declared)}")
+            raise UnknownParameter(f"has no parameter {name!r}; its parameters are {sorted(declared)}")
         values[name] = param.parse(name, text)
     return values
