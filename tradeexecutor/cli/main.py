@@ -51,6 +51,14 @@ class TradeExecutorGroup(click.Group):
             sys.exit(code)
         return code
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # Caught here, inside click, which would otherwise turn a closed pipe into a bare exit 1.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _drop_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
 
 @click.group(
     name="trade-executor",
@@ -103,7 +111,7 @@ def _handled(run: Callable[[], Any]) -> int:
     except (KeyboardInterrupt, click.Abort):
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # while printing usage or help
         _drop_stdout()
         return EXIT_BROKEN_PIPE
 

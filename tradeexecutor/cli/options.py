@@ -159,7 +159,7 @@ class NameValue(click.ParamType[tuple[str, str]]):
         text = str(value)
         name, sep, rest = text.partition("=")
         if not sep or not name.strip():
-            self.fail(f"--param takes NAME=VALUE, got {text!r}", param, ctx)
+            self.fail(f"expected NAME=VALUE, got {text!r}", param, ctx)
         return name.strip(), rest.strip()
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
@@ -181,7 +181,7 @@ def state_options(function: F) -> F:
         "--state-dir",
         type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
         default=Path("state"),
-        show_default="state",
+        show_default=True,
         help="folder of the state files",
     )(function)
 

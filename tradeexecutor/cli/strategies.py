@@ -71,7 +71,7 @@ def copy_strategy(name: str, folder: Path) -> int:
     "--to",
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("."),
-    show_default=".",
+    show_default=True,
     help="with --copy: the folder to copy into",
 )
 def strategies_command(copy_name: str | None, to: Path) -> int:
