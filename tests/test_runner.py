@@ -392,7 +392,8 @@ def test_strategy_that_raises_in_cycle_n_crashes_the_run_after_completing_the_cy
     run_state = RunState()
     outcome = run(tmp_path, strategy, flat(6), run_state=run_state)
     assert outcome.crash is not None and outcome.cycles_run == 2
-    assert (outcome.crash.cycle, outcome.crash.error) == (3, "RuntimeError: boom in cycle 3")
+    message = "strategy exploding failed in decide at cycle 3: RuntimeError: boom in cycle 3"
+    assert (outcome.crash.cycle, outcome.crash.error) == (3, message)
     assert run_state.last_crash is outcome.crash and not run_state.running
     assert isinstance(run_state.last_crash.traceback, dict) and "tb_frame" in run_state.last_crash.traceback
     text = outcome.crash.format()
@@ -400,7 +401,7 @@ def test_strategy_that_raises_in_cycle_n_crashes_the_run_after_completing_the_cy
     events = logged(tmp_path)
     assert [e.cycle for e in of_type(events, CycleCompleted)] == [1, 2]
     (failed,) = of_type(events, StrategyFailed)
-    assert (failed.cycle, failed.error, failed.at) == (3, "RuntimeError: boom in cycle 3", START + 2 * HOUR)
+    assert (failed.cycle, failed.error, failed.at) == (3, message, START + 2 * HOUR)
     assert str(strategy.path) in failed.traceback and "RuntimeError: boom in cycle 3" in failed.traceback
     assert outcome.state.cycle == 2
 
@@ -408,13 +409,10 @@ def test_strategy_that_raises_in_cycle_n_crashes_the_run_after_completing_the_cy
 @pytest.mark.parametrize(
     ("returned", "message"),
     [
-        ("42", "StrategyError: decide() must return a list of intents, not int"),
-        ("{'buy': 1}", "StrategyError: decide() must return a list of intents, not dict"),
-        ("['buy']", "StrategyError: decide() returned 'buy', which is not an intent"),
-        (
-            "[market_buy(quantity=Decimal(1)), None]",
-            "StrategyError: decide() returned None, which is not an intent",
-        ),
+        ("42", "decide() must return a list of intents, not int"),
+        ("{'buy': 1}", "decide() must return a list of intents, not dict"),
+        ("['buy']", "decide() returned 'buy', which is not an intent"),
+        ("[market_buy(quantity=Decimal(1)), None]", "decide() returned None, which is not an intent"),
     ],
 )
 def test_strategy_returning_garbage_crashes_with_a_message_naming_it(
@@ -425,7 +423,7 @@ def test_strategy_returning_garbage_crashes_with_a_message_naming_it(
     )
     outcome = run(tmp_path, strategy, flat(4))
     assert outcome.crash is not None and outcome.crash.cycle == 2
-    assert outcome.crash.error.startswith(message)
+    assert outcome.crash.error.startswith(f"strategy strategy failed in decide at cycle 2: {message}")
     assert not of_type(logged(tmp_path), TradePlanned)  # nothing of a bad answer is executed
 
 

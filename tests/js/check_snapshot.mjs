@@ -244,6 +244,7 @@ const FIELDS = {
   },
   valuations: { "*": { at: TIMESTAMP, equity: DECIMAL, cash: DECIMAL, positions_value: DECIMAL } },
   uptime: { runs: { "*": { started_at: TIMESTAMP, last_cycle_at: OPTIONAL_TIMESTAMP } } },
+  refusals: { recent: { "*": { at: TIMESTAMP } } },
 };
 
 function isTimestamp(text) {

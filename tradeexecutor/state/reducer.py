@@ -47,6 +47,7 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.identifiers import Asset, PairKind, TradingPair
 from tradeexecutor.state.position import Direction, Position, PositionStatus
+from tradeexecutor.state.refusals import Refusal
 from tradeexecutor.state.state import VALUATION_CONTEXT, State
 from tradeexecutor.state.trade import FINISHED, TRANSITIONS, Fill, OrderType, Side, Trade, TradeStatus
 from tradeexecutor.state.uptime import Run
@@ -448,6 +449,9 @@ def _order_cancelled(state: State, event: OrderCancelled) -> None:
 @handles(OrderRejected)
 def _order_rejected(state: State, event: OrderRejected) -> None:
     _finish(state, event, TradeStatus.rejected, event.reason)
+    trade = state.portfolio.trades[event.trade_id]
+    subject = f"trade {trade.id}: {trade.order_type.value} {trade.side.value} {trade.quantity}"
+    state.refusals.add(Refusal(event.at, "order", subject, event.reason))
 
 
 @handles(OrderExpired)
@@ -568,7 +572,8 @@ def _exchange_difference(state: State, event: ExchangeDifference) -> None:
 
 @handles(IntentRefused)
 def _intent_refused(state: State, event: IntentRefused) -> None:
-    """Recorded for the audit trail; refusing an intent changes no balance."""
+    """Refusing an intent changes no balance; the state keeps a bounded summary of refusals."""
+    state.refusals.add(Refusal(event.at, "intent", event.intent, event.reason))
 
 
 @handles(StrategyStateChanged)

@@ -13,6 +13,7 @@ from typing import Any
 
 from tradeexecutor.state.identifiers import Asset, TradingPair
 from tradeexecutor.state.portfolio import Portfolio
+from tradeexecutor.state.refusals import Refusals
 from tradeexecutor.state.uptime import Uptime
 from tradeexecutor.state.valuation import ValuationPoint
 from tradeexecutor.state.values import ZERO, format_optional_time, parse_decimal, parse_optional_time
@@ -40,6 +41,7 @@ class State:
     strategy_states: dict[str, str] = field(default_factory=dict)
     last_prices: dict[int, Decimal] = field(default_factory=dict)
     first_prices: dict[int, Decimal] = field(default_factory=dict)
+    refusals: Refusals = field(default_factory=Refusals)
 
     def cash(self) -> Decimal:
         """The reserve in the reserve currency (zero before the state is created)."""
@@ -74,6 +76,7 @@ class State:
             "strategy_states": dict(self.strategy_states),
             "last_prices": {str(k): str(v) for k, v in self.last_prices.items()},
             "first_prices": {str(k): str(v) for k, v in self.first_prices.items()},
+            "refusals": self.refusals.to_dict(),
         }
 
     @classmethod
@@ -94,4 +97,5 @@ class State:
             strategy_states=dict(data["strategy_states"]),
             last_prices={int(k): parse_decimal(v) for k, v in data["last_prices"].items()},
             first_prices={int(k): parse_decimal(v) for k, v in data["first_prices"].items()},
+            refusals=Refusals.from_dict(data.get("refusals")),
         )

@@ -9,8 +9,9 @@ A strategy is a plain Python module (see `tradeexecutor/strategies/` for example
 * `on_fill(cycle: CycleInput, trade: Trade) -> list[Intent]` — optional; called for every trade
   that got a fill since the last cycle, before `decide`.
 
-`CycleInput` is read-only: the strategy must not change `state`; it asks for changes by
-returning intents (orders, cancels, state machine transitions).
+`CycleInput.state` is a read-only view: a strategy that tries to change the state is stopped
+with a `strategy_failed` event; it asks for changes by returning intents (orders, cancels, state
+machine transitions).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tradeexecutor.market.candles import Candle
 from tradeexecutor.state.identifiers import TradingPair
 from tradeexecutor.state.position import Position
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import FINISHED, Trade
+from tradeexecutor.strategy.readonly import MutationGuard, read_only
+
+T = TypeVar("T")
 
 
 class CandleHistory(Sequence[Candle]):
@@ -105,24 +109,51 @@ class OrderBook:
     asks: tuple[OrderBookLevel, ...]
 
 
-@dataclass(slots=True)
 class CycleInput:
-    timestamp: datetime
-    cycle: int
-    state: State
-    pair: TradingPair
-    candles: CandleHistory
-    last_price: Decimal
-    order_book: OrderBook | None
-    parameters: Mapping[str, Any]
+    """What a strategy sees in one cycle. `state` is a read-only view (see `readonly.py`): a
+    strategy that tries to change it is stopped; it asks for changes by returning intents."""
+
+    __slots__ = ("timestamp", "cycle", "_state", "pair", "candles", "last_price", "order_book", "parameters", "guard")
+
+    def __init__(
+        self,
+        timestamp: datetime,
+        cycle: int,
+        state: State,
+        pair: TradingPair,
+        candles: CandleHistory,
+        last_price: Decimal,
+        order_book: OrderBook | None,
+        parameters: Mapping[str, Any],
+    ) -> None:
+        self.timestamp = timestamp
+        self.cycle = cycle
+        self._state = state
+        self.pair = pair
+        self.candles = candles
+        self.last_price = last_price
+        self.order_book = order_book
+        self.parameters = parameters
+        #: Notes the first write the strategy attempts on the state (the runner stops the run).
+        self.guard = MutationGuard()
+
+    @property
+    def state(self) -> State:
+        """The state as of this cycle, read only (typed as `State` for the strategy's editor)."""
+        view: State = read_only(self._state, "state", self.guard)
+        return view
+
+    def _position(self) -> Position | None:
+        for position in self._state.portfolio.open_positions.values():
+            if position.pair_id == self.pair.id:
+                return position
+        return None
 
     @property
     def position(self) -> Position | None:
         """The open position on the strategy's pair, if any."""
-        for position in self.state.portfolio.open_positions.values():
-            if position.pair_id == self.pair.id:
-                return position
-        return None
+        position = self._position()
+        return None if position is None else self._view(position, "position")
 
     def holding(self, min_value: Decimal = Decimal(1)) -> Position | None:
         """The open position if it is worth at least `min_value` at the last price.
@@ -130,16 +161,16 @@ class CycleInput:
         Live spot exchanges charge buy fees in the base asset, so closing a position can leave
         dust below the lot size that can never be sold; a strategy should not count it.
         """
-        position = self.position
+        position = self._position()
         if position is None or position.quantity * self.last_price < min_value:
             return None
-        return position
+        return self._view(position, "position")
 
     def pending_trades(self) -> list[Trade]:
         """Trades on the strategy's pair that have not finished (submitted or partly filled)."""
         return [
-            trade
-            for position in self.state.portfolio.live_positions()
+            self._view(trade, f"trade[{trade.id}]")
+            for position in self._state.portfolio.live_positions()
             if position.pair_id == self.pair.id
             for trade in position.trades.values()
             if trade.status not in FINISHED
@@ -147,4 +178,8 @@ class CycleInput:
 
     @property
     def cash(self) -> Decimal:
-        return self.state.cash()
+        return self._state.cash()
+
+    def _view(self, value: T, path: str) -> T:
+        view: T = read_only(value, path, self.guard)
+        return view

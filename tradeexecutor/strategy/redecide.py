@@ -24,8 +24,9 @@ from tradeexecutor.state.state import State
 from tradeexecutor.store.eventlog import EventLog
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.strategy.api import CandleHistory, CycleInput
-from tradeexecutor.strategy.decision import collect_intents
+from tradeexecutor.strategy.decision import DEFAULT_MAX_INTENTS_PER_CYCLE, cap_intents, collect_intents
 from tradeexecutor.strategy.loader import LoadedStrategy
+from tradeexecutor.strategy.sandbox import StrategyCaller
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,27 @@ class RedecideReport:
 
 
 def _decide(
-    strategy: LoadedStrategy, cycle_input: CycleInput, first: bool, filled: set[int]
+    strategy: LoadedStrategy,
+    cycle_input: CycleInput,
+    first: bool,
+    filled: set[int],
+    caller: StrategyCaller,
+    max_intents: int,
 ) -> tuple[str, ...]:
     try:
-        return tuple(intent.describe() for intent in collect_intents(strategy, cycle_input, first, filled))
+        intents, _ = cap_intents(collect_intents(strategy, cycle_input, first, filled, caller), max_intents)
     except Exception as exc:  # the original run may have failed here too: compare as text
         return (f"raised {type(exc).__name__}: {exc}",)
+    return tuple(intent.describe() for intent in intents)
 
 
-def redecide(paths: StatePaths, strategy: LoadedStrategy) -> RedecideReport:
+def redecide(
+    paths: StatePaths, strategy: LoadedStrategy, max_intents: int = DEFAULT_MAX_INTENTS_PER_CYCLE
+) -> RedecideReport:
+    """The strategy's hooks run through the same sandbox as in a run (no time limit): a
+    strategy that tries to change the replayed state is reported as raising, the state is not
+    changed. `max_intents` must be the run's `max_intents_per_cycle`."""
+    caller = StrategyCaller(strategy.name)
     log = EventLog.of(paths)
     state = State()
     history = CandleHistory()
@@ -85,16 +98,17 @@ def redecide(paths: StatePaths, strategy: LoadedStrategy) -> RedecideReport:
         event_type = type(event)
         if event_type is ExecutorStarted:
             first_cycle = True
-        elif event_type is FillReceived:
+        elif isinstance(event, FillReceived):
             filled.add(event.trade_id)
         apply(state, event, record.seq)
-        if event_type is MarketObserved:
+        if isinstance(event, MarketObserved):
             history.append(Candle(event.at, event.open, event.high, event.low, event.close, event.volume))
             pair = state.pairs[event.pair_id]
             cycle_input = CycleInput(
                 event.at, state.cycle + 1, state, pair, history, event.close, None, strategy.parameters
             )
-            pending = (state.cycle + 1, event.at, _decide(strategy, cycle_input, first_cycle, filled))
+            decided = _decide(strategy, cycle_input, first_cycle, filled, caller, max_intents)
+            pending = (state.cycle + 1, event.at, decided)
             first_cycle = False
     if pending is not None:
         mismatch = compare(())

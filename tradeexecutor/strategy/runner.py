@@ -6,7 +6,10 @@ Each cycle:
 3. the strategy decides; its intents are recorded (`strategy_decided`), checked against the risk
    limits, sized, planned (`trade_planned`, logged before anything is sent) and submitted;
 4. `cycle_completed` marks positions at the observed prices and adds an equity point.
-An exception in the strategy is recorded (`strategy_failed`) and in `RunState`, and ends the run.
+Whatever goes wrong in the strategy (an exception, `sys.exit`, a write to the read-only state, a
+hook over its time limit; see `sandbox.py`) is recorded (`strategy_failed`) and in `RunState`, and
+ends the run. SIGTERM and SIGINT stop it between cycles, or at once while it waits or while a
+strategy hook runs (see `stopping.py`); the session then saves the snapshot.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import time
 import traceback as traceback_module
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from itertools import islice
+from types import MappingProxyType
 
 from tradeexecutor import __version__
-from tradeexecutor.execution.venue import Venue
+from tradeexecutor.execution.venue import Record, Venue
 from tradeexecutor.market.candles import Candle
 from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.state.errors import InvalidEvent
@@ -49,10 +53,17 @@ from tradeexecutor.state.trade import OrderType, Side, TradeStatus
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.api import CandleHistory, CycleInput
-from tradeexecutor.strategy.decision import StrategyError, collect_intents
+from tradeexecutor.strategy.decision import (
+    DEFAULT_MAX_INTENTS_PER_CYCLE,
+    StrategyError,
+    cap_intents,
+    collect_intents,
+)
 from tradeexecutor.strategy.intents import CancelOrder, ClosePosition, Intent, OrderIntent, Transition
 from tradeexecutor.strategy.loader import LoadedStrategy
 from tradeexecutor.strategy.runstate import RUN_STATE, Crash, RunState
+from tradeexecutor.strategy.sandbox import StrategyCaller, StrategyFailure, trimmed
+from tradeexecutor.strategy.stopping import StopRequested, StopSignals
 
 
 class RunSetupError(Exception):
@@ -88,6 +99,10 @@ class RunConfig:
     cycle_duration: float = 0.0
     snapshot_every: int = 0
     reconcile_every: int = 0
+    #: Seconds a strategy hook may run (None: no limit); enforced on the main thread (sandbox.py).
+    decide_timeout: float | None = None
+    #: Intents carried out per cycle; the excess is refused with one `intent_refused` event.
+    max_intents_per_cycle: int = DEFAULT_MAX_INTENTS_PER_CYCLE
 
 
 @dataclass
@@ -96,6 +111,22 @@ class RunOutcome:
     cycles_run: int
     crash: Crash | None = None
     stopped_early: bool = False
+    #: The data was already exhausted: nothing was run and nothing was recorded.
+    nothing_to_do: bool = False
+    #: "SIGTERM" or "SIGINT" when a signal stopped the run.
+    stopped_by: str | None = None
+    #: Intents refused and orders rejected during this run, per reason (most frequent first).
+    refusals: list[tuple[str, int]] = field(default_factory=list)
+    refused_intents: int = 0
+    rejected_orders: int = 0
+    #: Trades planned during this run (whatever became of them).
+    orders_planned: int = 0
+
+    @property
+    def nothing_got_through(self) -> bool:
+        """The strategy asked for something and all of it was refused or rejected."""
+        refused = self.refused_intents + self.rejected_orders
+        return refused > 0 and self.orders_planned <= self.rejected_orders
 
 
 def client_order_id(state: State, trade_id: int) -> str:
@@ -198,6 +229,7 @@ class CycleRunner:
 
     def _run(self) -> RunOutcome:
         state = self.store.state
+        clock = self.clock
         if self.feed is None:
             if not self.candles:
                 raise RunSetupError("the market data has no candles")
@@ -205,26 +237,58 @@ class CycleRunner:
             end_index = len(self.candles)
             if self.config.max_cycles is not None:
                 end_index = min(end_index, start_index + self.config.max_cycles)
+            if start_index >= end_index and state.created_at is not None:
+                # Resuming past the end of the data: record nothing (not even executor_started).
+                return RunOutcome(state, 0, nothing_to_do=True)
             feed: Iterator[Candle] = iter(self.candles[start_index:end_index])
             history = CandleHistory(self.candles[:start_index])
             total = end_index - start_index
             created_at = self.candles[0].at
             first_at = self.candles[min(start_index, len(self.candles) - 1)].at
         else:
+            if clock is None:
+                raise RunSetupError("a run on a live feed needs a clock")
             feed = self.feed if self.config.max_cycles is None else islice(self.feed, self.config.max_cycles)
             history = CandleHistory(self.candles)
             total = self.config.max_cycles or 0
             end_index = 0
-            first_at = created_at = self.clock() if self.clock else datetime.now(UTC)
+            first_at = created_at = clock()
         pair = self._ensure_created(created_at)
-        started_at = self.clock() if self.clock else first_at
+        started_at = clock() if clock else first_at
         self.store.record([ExecutorStarted(started_at, __version__, self.config.mode)])
         self._recover(started_at)
         self.run_state.started(
             self.config.executor_id, self.config.mode, started_at, str(self.strategy.path), self.strategy.source_sha256
         )
+        refusals_before = dict(state.refusals.by_reason)
+        counts_before = (state.refusals.intents, state.refusals.orders, state.portfolio.next_trade_id)
+        caller = StrategyCaller(self.strategy.name, self.config.decide_timeout)
+        stops = StopSignals()
+        with stops.installed(), caller.installed():
+            outcome = self._loop(state, pair, feed, history, total, caller, stops)
+        if outcome.crash is None and outcome.stopped_by is None:
+            outcome.stopped_early = self.feed is None and end_index < len(self.candles)
+        refusals = state.refusals
+        outcome.refused_intents = refusals.intents - counts_before[0]
+        outcome.rejected_orders = refusals.orders - counts_before[1]
+        outcome.orders_planned = state.portfolio.next_trade_id - counts_before[2]
+        in_run = {reason: count - refusals_before.get(reason, 0) for reason, count in refusals.by_reason.items()}
+        outcome.refusals = sorted(((r, n) for r, n in in_run.items() if n > 0), key=lambda item: (-item[1], item[0]))
+        return outcome
+
+    def _loop(
+        self,
+        state: State,
+        pair: TradingPair,
+        feed: Iterator[Candle],
+        history: CandleHistory,
+        total: int,
+        caller: StrategyCaller,
+        stops: StopSignals,
+    ) -> RunOutcome:
         on_fill = self.strategy.on_fill
-        parameters = self.strategy.parameters
+        parameters = MappingProxyType(dict(self.strategy.parameters))
+        strategy = self.strategy
         record = self.store.record
         venue_record = self._record_watching_fills if on_fill else record
         pair_id = pair.id
@@ -234,10 +298,20 @@ class CycleRunner:
         snapshot_every = self.config.snapshot_every
         reconcile = getattr(self.venue, "reconcile", None)
         reconcile_every = self.config.reconcile_every
+        max_intents = self.config.max_intents_per_cycle
         clock = self.clock
+        filled = self._filled
         cycles_run = 0
         first_cycle = True
-        for candle in feed:
+        while True:
+            try:
+                stops.interruptible = True  # waiting for the next candle: nothing is being recorded
+                candle = next(feed, None)
+                stops.interruptible = False
+            except StopRequested:
+                break
+            if candle is None:
+                break
             at = candle.at
             cycle = state.cycle + 1
             try:
@@ -245,11 +319,19 @@ class CycleRunner:
                 record([MarketObserved(at, pair_id, candle.open, candle.high, candle.low, candle.close, candle.volume)])
                 history.append(candle)
                 cycle_input = CycleInput(at, cycle, state, pair, history, candle.close, None, parameters)
-                intents = collect_intents(self.strategy, cycle_input, first_cycle, self._filled)
+                stops.interruptible = True  # the strategy records nothing: a stop may abandon the cycle
+                intents = collect_intents(strategy, cycle_input, first_cycle, filled, caller)
+                stops.interruptible = False
                 first_cycle = False
                 if intents:
+                    intents, excess = cap_intents(intents, max_intents)
                     self._execute(cycle_input, candle, intents, venue_record)
+                    if excess:
+                        self._refuse_excess(at, excess, max_intents)
+            except StopRequested:
+                break
             except Exception as exc:  # the strategy's or the venue's failure: record it, stop the run
+                stops.interruptible = False
                 return self._crashed(state, at, cycle, exc, cycles_run)
             record([CycleCompleted(at, cycle)])
             cycles_run += 1
@@ -261,10 +343,27 @@ class CycleRunner:
                 self.store.save_snapshot()
             if progress is not None:
                 progress(cycles_run, total)
+            if stops.requested is not None:
+                break
             if pace:
-                self.sleep(pace)
+                try:
+                    stops.interruptible = True
+                    self.sleep(pace)
+                    stops.interruptible = False
+                except StopRequested:
+                    break
+        stops.interruptible = False
         run_state.stopped()
-        return RunOutcome(state, cycles_run, stopped_early=self.feed is None and end_index < len(self.candles))
+        return RunOutcome(state, cycles_run, stopped_by=stops.name)
+
+    def _refuse_excess(self, at: datetime, excess: list[Intent], limit: int) -> None:
+        """One event for all the intents over the cycle's limit (a runaway strategy may return
+        thousands; one event each would make the log the bottleneck)."""
+        first = excess[0].describe()
+        more = f" and {len(excess) - 1} more" if len(excess) > 1 else ""
+        self.store.record(
+            [IntentRefused(at, f"{first}{more}", f"more than {limit} intents in one cycle (max_intents_per_cycle)")]
+        )
 
     def _recover(self, at: datetime) -> None:
         """Bring open orders up to date after a start: the venue's own recovery (a live venue
@@ -280,15 +379,20 @@ class CycleRunner:
             adopt(self.store.state)
 
     def _crashed(self, state: State, at: datetime, cycle: int, exc: Exception, cycles_run: int) -> RunOutcome:
-        crash = self.run_state.crashed(at, cycle, exc)
-        text = "".join(traceback_module.format_exception(exc))
-        self.store.record([StrategyFailed(at, cycle, f"{type(exc).__name__}: {exc}", text)])
+        if isinstance(exc, StrategyFailure):
+            error, text, tb = exc.message, exc.traceback_text(), exc.trimmed_traceback()
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+            tb = trimmed(exc.__traceback__)
+            text = "".join(traceback_module.format_exception(type(exc), exc, tb))
+        crash = self.run_state.crashed(at, cycle, exc, error, tb)
+        self.store.record([StrategyFailed(at, cycle, error, text)])
         return RunOutcome(state, cycles_run, crash=crash)
 
     # --- intents ---------------------------------------------------------------------------------------
 
-    def _execute(self, cycle_input: CycleInput, candle: Candle, intents: list[Intent], record: Callable) -> None:
-        state = cycle_input.state
+    def _execute(self, cycle_input: CycleInput, candle: Candle, intents: list[Intent], record: Record) -> None:
+        state = cycle_input._state
         at = cycle_input.timestamp
         self.store.record([StrategyDecided(at, cycle_input.cycle, tuple(i.describe() for i in intents))])
         self._check_transitions(state, intents)
@@ -325,8 +429,8 @@ class CycleRunner:
     def _refuse(self, at: datetime, intent: Intent, reason: str) -> None:
         self.store.record([IntentRefused(at, intent.describe(), reason)])
 
-    def _order(self, cycle_input: CycleInput, candle: Candle, intent: OrderIntent | ClosePosition, record: Callable) -> None:
-        state = cycle_input.state
+    def _order(self, cycle_input: CycleInput, candle: Candle, intent: OrderIntent | ClosePosition, record: Record) -> None:
+        state = cycle_input._state
         at = cycle_input.timestamp
         pair = cycle_input.pair
         portfolio = state.portfolio
@@ -334,7 +438,7 @@ class CycleRunner:
             position = (
                 portfolio.open_positions.get(intent.position_id)
                 if intent.position_id is not None
-                else cycle_input.position
+                else cycle_input._position()
             )
             if position is None or not position.quantity:
                 self._refuse(at, intent, "no open position with a quantity to close")
@@ -346,7 +450,7 @@ class CycleRunner:
                 return
             limit, timeout = intent.limit_price, intent.timeout
         else:
-            position = cycle_input.position
+            position = cycle_input._position()
             side = intent.side
             limit, timeout = intent.limit_price, intent.timeout
             price = limit if limit is not None else cycle_input.last_price

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
-from tblib import Traceback
+from tblib import Traceback  # type: ignore[import-untyped]
 
 from tradeexecutor import __version__
 from tradeexecutor.state.values import format_optional_time
+from tradeexecutor.strategy.sandbox import trimmed
 
 
 @dataclass
@@ -75,12 +77,23 @@ class RunState:
             self.frozen_positions = frozen
             self.feed_lag_seconds = lag_seconds
 
-    def crashed(self, at: datetime, cycle: int, exc: BaseException) -> Crash:
+    def crashed(
+        self,
+        at: datetime,
+        cycle: int,
+        exc: BaseException,
+        error: str | None = None,
+        tb: TracebackType | None = None,
+    ) -> Crash:
+        """Note the crash: `error` is the one-line message (default: the exception's type and
+        text); the traceback kept is `tb`, or the exception's trimmed to a few frames at each end
+        (a RecursionError's thousand frames would be too deep for tblib to serialise)."""
+        tb = trimmed(exc.__traceback__) if tb is None else tb
         crash = Crash(
             at=at,
             cycle=cycle,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=Traceback(exc.__traceback__).to_dict() if exc.__traceback__ else {},
+            error=f"{type(exc).__name__}: {exc}" if error is None else error,
+            traceback=Traceback(tb).to_dict() if tb is not None else {},
         )
         with self.lock:
             self.last_crash, self.running = crash, False
