@@ -116,7 +116,7 @@ def test_a_failing_strategy_exits_1_naming_file_and_line_and_keeps_the_state(tmp
     strategy.write_text("def decide(cycle):\n    if cycle.cycle == 30:\n        raise RuntimeError('boom')\n    return []\n")
     result = cli("backtest", "--strategy", str(strategy), cwd=tmp_path)
     assert result.returncode == 1
-    assert "the run stopped in cycle 30" in result.stderr and "RuntimeError: boom" in result.stderr
+    assert "error: strategy broken failed in decide at cycle 30: RuntimeError: boom" in result.stderr
     assert f'File "{strategy}", line 3' in result.stderr
     log = (tmp_path / "state" / "default.events.jsonl").read_text()
     assert '"type":"strategy_failed"' in log

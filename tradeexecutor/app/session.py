@@ -27,10 +27,14 @@ from tradeexecutor.state.clock import Clock
 from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import StateStore
+from tradeexecutor.strategy.decision import DEFAULT_MAX_INTENTS_PER_CYCLE
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, load_strategy
 from tradeexecutor.strategy.runner import CycleRunner, MarketSpec, RunConfig, RunOutcome, RunSetupError
 
 MODES = ("backtest", "paper", "live")
+
+#: Seconds a strategy hook may run in paper and live mode unless configured otherwise.
+DEFAULT_DECIDE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -64,9 +68,18 @@ class SessionConfig:
     unknown_order_grace: float = 15.0
     #: The time of everything recorded outside a backtest (a backtest takes its candles' times).
     clock: Clock = wall_clock
+    #: Seconds a strategy hook may run: None gives the mode's default (60 in paper and live, no
+    #: limit in backtest); 0 turns the limit off.
     decide_timeout: float | None = None
-    max_intents_per_cycle: int = 100
+    #: Intents carried out per cycle; the excess is refused (recorded as one intent_refused).
+    max_intents_per_cycle: int = DEFAULT_MAX_INTENTS_PER_CYCLE
     accept_config_change: bool = False
+
+    def hook_time_limit(self) -> float | None:
+        """The time limit the run uses (see `decide_timeout`)."""
+        if self.decide_timeout is None:
+            return None if self.mode == "backtest" else DEFAULT_DECIDE_TIMEOUT
+        return self.decide_timeout or None
 
 
 @dataclass
@@ -165,6 +178,8 @@ def run_session(
         max_cycles=config.max_cycles,
         cycle_duration=config.cycle_duration,
         snapshot_every=config.snapshot_every,
+        decide_timeout=config.hook_time_limit(),
+        max_intents_per_cycle=config.max_intents_per_cycle,
     )
     store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=not backtest).open()
     try:
@@ -246,6 +261,8 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             risk=config.risk,
             max_cycles=config.max_cycles,
             reconcile_every=config.reconcile_every,
+            decide_timeout=config.hook_time_limit(),
+            max_intents_per_cycle=config.max_intents_per_cycle,
         )
         runner = CycleRunner(store, strategy, venue, history, run_config, clock=wall, progress=progress, feed=iter(feed))
         outcome = runner.run()

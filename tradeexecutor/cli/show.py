@@ -101,7 +101,22 @@ def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
             title=f"\nRecent trades (last {len(recent)} of {len(portfolio.trades)})",
         )
     )
+    parts.append(render_refusals(state))
     return "\n".join(parts)
+
+
+def render_refusals(state: State) -> str:
+    """The state's summary of refused intents and rejected orders: counts and the last reasons."""
+    refusals = state.refusals
+    title = (
+        f"\nRefused intents and rejected orders ({refusals.intents} intents refused, "
+        f"{refusals.orders} orders rejected; last {len(refusals.recent)})"
+    )
+    return render_table(
+        ["at", "kind", "what", "reason"],
+        [[r.at.strftime("%Y-%m-%d %H:%M:%S"), r.kind, r.subject, r.reason] for r in refusals.recent],
+        title=title,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import click
 
 from tradeexecutor.analysis.statistics import format_statistics
-from tradeexecutor.app.session import MODES, SessionConfig, SessionResult, run_session
+from tradeexecutor.app.session import DEFAULT_DECIDE_TIMEOUT, MODES, SessionConfig, SessionResult, run_session
 from tradeexecutor.cli.options import (
     CliError,
     DecimalRange,
@@ -41,8 +41,6 @@ from tradeexecutor.strategy.runner import RunSetupError
 #: The largest --initial-cash: far below where exact Decimal arithmetic (28 digits, with
 #: quantities to 1e-10) would overflow in the middle of a run.
 MAX_INITIAL_CASH = Decimal("1e15")
-#: --decide-timeout when not given: paper and live runs are watched by nobody; backtests are not limited.
-DEFAULT_DECIDE_TIMEOUT = 60.0
 
 
 def run_options(default_mode: str) -> Callable[[F], F]:
@@ -165,10 +163,11 @@ class ProgressBar:
 
 
 def _decide_timeout(args: argparse.Namespace) -> float | None:
-    """Seconds, or None for no limit: 0 turns it off; unset means 60 s unless backtesting."""
+    """Seconds (0 turns the limit off), or None when not given: the session then applies the
+    mode's default (60 s unless backtesting; `SessionConfig.hook_time_limit`)."""
     if args.decide_timeout is None:
-        return None if args.mode == "backtest" else DEFAULT_DECIDE_TIMEOUT
-    return float(args.decide_timeout) or None
+        return None
+    return float(args.decide_timeout)
 
 
 def _data_pair(args: argparse.Namespace) -> tuple[str | None, str]:
@@ -248,18 +247,32 @@ def run(args: argparse.Namespace) -> int:
         result = run_session(config, progress=ProgressBar() if show_progress else None)
     except (StrategyLoadError, CandleDataError, RunSetupError, StrategyError) as exc:
         raise CliError(str(exc)) from None
-    if result.outcome.cycles_run == 0 and result.outcome.crash is None:
+    return report_outcome(result, args.report)
+
+
+#: Exit codes of `start` besides 0 (done), 1 (the strategy or the venue failed) and 2 (bad input).
+EXIT_NOTHING_GOT_THROUGH = 3
+EXIT_SIGNAL = {"SIGTERM": 143, "SIGINT": 130}
+
+
+def report_outcome(result: SessionResult, report: Path | None) -> int:
+    """Print how the run ended and return the exit code."""
+    outcome = result.outcome
+    if outcome.nothing_to_do:
         print(
-            f"nothing to do: the state is already past the last candle ({result.outcome.state.cycle} cycles done); "
+            f"nothing to do: the state is already past the last candle ({outcome.state.cycle} cycles done); "
             "use --fresh to start over"
         )
-    crash = result.outcome.crash
+    crash = outcome.crash
     if crash is not None:
-        print(
-            f"error: the run stopped in cycle {crash.cycle} at {crash.at:%Y-%m-%d %H:%M:%S}: {crash.error}",
-            file=sys.stderr,
-        )
-        location = _strategy_frame(crash.format(), str(result.outcome.state.uptime and config.strategy))
+        if crash.by_strategy:
+            print(f"error: {crash.error}", file=sys.stderr)
+        else:
+            print(
+                f"error: the run stopped in cycle {crash.cycle} at {crash.at:%Y-%m-%d %H:%M:%S}: {crash.error}",
+                file=sys.stderr,
+            )
+        location = _strategy_frame(crash.format())
         if location:
             print(f"  {location}", file=sys.stderr)
         print(
@@ -267,15 +280,47 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print_summary(result, None)
+        print_refusals(result)
         return 1
-    print_summary(result, args.report)
+    print_summary(result, report)
+    print_refusals(result)
+    if outcome.stopped_by is not None:
+        print(f"stopped by {outcome.stopped_by} at cycle {outcome.state.cycle}; state saved", file=sys.stderr)
+        return EXIT_SIGNAL.get(outcome.stopped_by, 1)
+    if outcome.nothing_got_through:
+        print(
+            f"warning: nothing got through in this run: {_refusal_counts(result)}, no order was carried out "
+            f"(exit code {EXIT_NOTHING_GOT_THROUGH}); the reasons are listed above",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING_GOT_THROUGH
     return 0
 
 
-def _strategy_frame(traceback_text: str, _: str) -> str | None:
-    """The last `File ..., line N` of the traceback: where in the strategy it failed."""
+def _refusal_counts(result: SessionResult) -> str:
+    outcome = result.outcome
+    return f"{outcome.refused_intents} intents refused, {outcome.rejected_orders} orders rejected"
+
+
+def print_refusals(result: SessionResult, first: int = 5) -> None:
+    """The run's refused intents and rejected orders: the count and the most frequent reasons."""
+    reasons = result.outcome.refusals
+    if not reasons:
+        return
+    print(f"\nrefused or rejected in this run: {_refusal_counts(result)}")
+    for reason, count in reasons[:first]:
+        print(f"  {count} x {reason}")
+    if len(reasons) > first:
+        print(f"  ... and {len(reasons) - first} more reasons (trade-executor show lists the last ones)")
+
+
+def _strategy_frame(traceback_text: str) -> str | None:
+    """The last `File ..., line N` of the traceback outside the runner's own modules: where in
+    the strategy it failed (not the read-only view or the time limit that stopped it)."""
     lines = [line.strip() for line in traceback_text.splitlines() if line.strip().startswith("File ")]
-    return lines[-1] if lines else None
+    own = f"{os.sep}tradeexecutor{os.sep}strategy{os.sep}"
+    outside = [line for line in lines if own not in line]
+    return (outside or lines)[-1] if lines else None
 
 
 LIVE_EPILOG = (

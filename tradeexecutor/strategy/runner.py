@@ -253,6 +253,10 @@ class CycleRunner:
             total = self.config.max_cycles or 0
             end_index = 0
             first_at = created_at = clock()
+        if self.config.max_intents_per_cycle < 1:
+            raise RunSetupError(f"max_intents_per_cycle must be at least 1, got {self.config.max_intents_per_cycle}")
+        if self.config.decide_timeout is not None and not 0 <= self.config.decide_timeout < 1e9:
+            raise RunSetupError(f"the decide timeout must be a number of seconds >= 0, got {self.config.decide_timeout}")
         pair = self._ensure_created(created_at)
         started_at = clock() if clock else first_at
         self.store.record([ExecutorStarted(started_at, __version__, self.config.mode)])
@@ -379,13 +383,14 @@ class CycleRunner:
             adopt(self.store.state)
 
     def _crashed(self, state: State, at: datetime, cycle: int, exc: Exception, cycles_run: int) -> RunOutcome:
+        by_strategy = isinstance(exc, StrategyFailure)
         if isinstance(exc, StrategyFailure):
             error, text, tb = exc.message, exc.traceback_text(), exc.trimmed_traceback()
         else:
             error = f"{type(exc).__name__}: {exc}"
             tb = trimmed(exc.__traceback__)
             text = "".join(traceback_module.format_exception(type(exc), exc, tb))
-        crash = self.run_state.crashed(at, cycle, exc, error, tb)
+        crash = self.run_state.crashed(at, cycle, exc, error, tb, by_strategy)
         self.store.record([StrategyFailed(at, cycle, error, text)])
         return RunOutcome(state, cycles_run, crash=crash)
 

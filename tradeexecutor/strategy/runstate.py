@@ -26,9 +26,17 @@ class Crash:
     cycle: int
     error: str
     traceback: dict[str, Any]
+    #: The strategy failed (then `error` is a whole sentence naming it), not the venue or the runner.
+    by_strategy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": format_optional_time(self.at), "cycle": self.cycle, "error": self.error, "traceback": self.traceback}
+        return {
+            "at": format_optional_time(self.at),
+            "cycle": self.cycle,
+            "error": self.error,
+            "traceback": self.traceback,
+            "by_strategy": self.by_strategy,
+        }
 
     def format(self) -> str:
         """The traceback as text again, rebuilt from its serialised form."""
@@ -84,6 +92,7 @@ class RunState:
         exc: BaseException,
         error: str | None = None,
         tb: TracebackType | None = None,
+        by_strategy: bool = False,
     ) -> Crash:
         """Note the crash: `error` is the one-line message (default: the exception's type and
         text); the traceback kept is `tb`, or the exception's trimmed to a few frames at each end
@@ -94,6 +103,7 @@ class RunState:
             cycle=cycle,
             error=f"{type(exc).__name__}: {exc}" if error is None else error,
             traceback=Traceback(tb).to_dict() if tb is not None else {},
+            by_strategy=by_strategy,
         )
         with self.lock:
             self.last_crash, self.running = crash, False

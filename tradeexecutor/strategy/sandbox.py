@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -101,6 +102,10 @@ class StrategyCaller:
         if not can_time:
             yield self
             return
+        # Someone else's timer (pytest-timeout uses SIGALRM too) is suspended during the run and
+        # set again afterwards with what was left of it.
+        previous_timer = signal.setitimer(signal.ITIMER_REAL, 0)
+        suspended_at = time.monotonic()
         previous = signal.signal(signal.SIGALRM, self._on_alarm)
         self._timer_installed = True
         try:
@@ -109,6 +114,9 @@ class StrategyCaller:
             signal.setitimer(signal.ITIMER_REAL, 0)
             self._timer_installed = False
             signal.signal(signal.SIGALRM, previous)
+            if previous_timer[0] > 0:
+                left = previous_timer[0] - (time.monotonic() - suspended_at)
+                signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), previous_timer[1])
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         if self._armed:
