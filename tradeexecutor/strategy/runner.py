@@ -28,6 +28,7 @@ from tradeexecutor import __version__
 from tradeexecutor.execution.venue import Record, Venue
 from tradeexecutor.market.candles import Candle
 from tradeexecutor.risk.limits import RiskLimits
+from tradeexecutor.state.clock import Clock
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import (
     AssetRegistered,
@@ -146,13 +147,15 @@ class CycleRunner:
         candles: Sequence[Candle],
         config: RunConfig,
         run_state: RunState = RUN_STATE,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
         progress: Callable[[int, int], None] | None = None,
         feed: Iterator[Candle] | None = None,
     ) -> None:
         """`candles` is the data of a backtest/paper run, or the history before a live `feed`,
-        which yields one new candle per cycle (and does its own waiting)."""
+        which yields one new candle per cycle (and does its own waiting). `clock` is the only
+        source of the time outside a backtest (which takes its candles' times); a live feed
+        needs one."""
         self.feed = feed
         self.store = store
         self.strategy = strategy
