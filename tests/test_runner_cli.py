@@ -17,6 +17,9 @@ from tradeexecutor.cli.start import report_outcome
 from tradeexecutor.market.candles import Candle
 from tradeexecutor.state.values import utc
 
+#: The installed `trade-executor` command (the module when the script is not installed).
+_SCRIPT = Path(sys.executable).parent / "trade-executor"
+EXECUTABLE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "tradeexecutor.cli.main"]
 SAMPLE = Path(__file__).resolve().parent.parent / "tradeexecutor" / "data" / "sample_btc_usdt_1h.csv"
 
 
@@ -49,10 +52,11 @@ def cycles_in(log: Path) -> int:
     return log.read_text().count('"type":"cycle_completed"') if log.exists() else 0
 
 
-def test_sigterm_stops_a_paper_run_saves_the_state_and_exits_143(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["TERM", "INT"])
+def test_a_stop_signal_ends_a_paper_run_with_the_state_saved(tmp_path: Path, signum: int, code: int) -> None:
     log = tmp_path / "state" / "default.events.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tradeexecutor.cli.main", "start", "--cycle-duration", "0.2"],
+        [*EXECUTABLE, "start", "--cycle-duration", "0.2"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -63,17 +67,18 @@ def test_sigterm_stops_a_paper_run_saves_the_state_and_exits_143(tmp_path: Path)
         while cycles_in(log) < 3 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         assert process.poll() is None, process.communicate()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 143, stderr
+    assert process.returncode == code, stderr
     assert "Traceback" not in stderr
     cycles = cycles_in(log)
     assert cycles >= 3
-    assert stderr.strip().splitlines()[-1] == f"stopped by SIGTERM at cycle {cycles}; state saved"
+    name = signal.Signals(signum).name
+    assert stderr.strip().splitlines()[-1] == f"stopped by {name} at cycle {cycles}; state saved"
     assert "Summary" in stdout
     assert (tmp_path / "state" / "default.json").exists()
     replay = cli("replay", cwd=tmp_path)

@@ -168,6 +168,9 @@ def test_a_view_copies_into_a_private_mutable_state() -> None:
     with pytest.raises(StateMutationError, match="position.trades is read-only"):
         view.trades[3] = None
     assert guard.attempt == "position.trades"
+    as_dict = view.to_dict()  # a new dict of plain values, the caller's own
+    as_dict["qty"] = "0"
+    assert type(as_dict) is dict and position.quantity == 1
 
 
 # --- ending the process ------------------------------------------------------------------------------

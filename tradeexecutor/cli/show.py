@@ -108,6 +108,8 @@ def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
 def render_refusals(state: State) -> str:
     """The state's summary of refused intents and rejected orders: counts and the last reasons."""
     refusals = state.refusals
+    if not refusals.total:
+        return "\nRefused intents and rejected orders: none"
     title = (
         f"\nRefused intents and rejected orders ({refusals.intents} intents refused, "
         f"{refusals.orders} orders rejected; last {len(refusals.recent)})"

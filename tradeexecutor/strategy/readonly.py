@@ -100,6 +100,10 @@ def read_only(value: Any, path: str, guard: MutationGuard) -> Any:
     return MethodView(value, path, guard)
 
 
+#: Methods of state objects that build a new value from scratch: their result is the caller's own.
+_FRESH_RESULTS = frozenset({"to_dict"})
+
+
 class ObjectView:
     """A state object (`State`, `Portfolio`, `Position`, `Trade`, ...) whose attributes are read only."""
 
@@ -112,7 +116,7 @@ class ObjectView:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._view_target, name)
-        if name.startswith("__"):
+        if name.startswith("__") or name in _FRESH_RESULTS:
             return value
         return read_only(value, f"{self._view_path}.{name}", self._view_guard)
 
