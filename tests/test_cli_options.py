@@ -107,7 +107,7 @@ def test_decide_timeout_defaults_to_a_minute_except_in_backtests(
 ) -> None:
     configure(tmp_path, *args, command=command)
     config = captured["config"]
-    assert config.decide_timeout == timeout
+    assert config.hook_time_limit() == timeout  # unset: the session applies the mode's default
     assert config.max_intents_per_cycle == 100
     assert config.accept_config_change is False
 
