@@ -15,6 +15,7 @@ import pytest
 
 from tradeexecutor.analysis.statistics import (
     ClosedTrade,
+    OpenTrade,
     Statistics,
     compute_statistics,
     format_statistics,
@@ -172,13 +173,48 @@ def test_huge_short_term_return_does_not_overflow() -> None:
     ("curve", "message"),
     [
         ([(datetime(2025, 1, 1), Decimal(1))], "naive"),
-        ([(T0, Decimal(1)), (T0, Decimal(2))], "strictly increasing"),
+        ([(T0 + DAY, Decimal(1)), (T0, Decimal(2))], "must not go back"),
         ([(T0, Decimal("NaN"))], "finite"),
     ],
 )
 def test_invalid_curves_are_rejected(curve: list[tuple[datetime, Decimal]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compute_statistics(curve, [])
+
+
+def test_equal_consecutive_timestamps_keep_the_last_value() -> None:
+    """A restart that ran one candle twice left two points at one time: the later one counts."""
+    doubled = [CURVE[0], CURVE[1], (CURVE[1][0], Decimal("105")), *CURVE[2:]]
+    stats = compute_statistics(doubled, TRADES)
+    expected = compute_statistics([CURVE[0], (CURVE[1][0], Decimal("105")), *CURVE[2:]], TRADES)
+    assert stats == expected
+    assert stats.periods_per_year == pytest.approx(365)  # six steps of a day, not seven
+    prices = [(T0, Decimal("50")), (T0, Decimal("40")), (T0 + DAY, Decimal("60"))]
+    assert compute_statistics(CURVE, [], benchmark_prices=prices).buy_and_hold_return == pytest.approx(0.5)
+
+
+def test_open_trades_count_in_fills_fees_and_exposure_but_not_in_round_trips() -> None:
+    closed = [ClosedTrade(T0, T0 + 2 * DAY, Decimal("10"), Decimal("1.5"), Decimal("100"), fills=2)]
+    still_open = [OpenTrade(T0 + 3 * DAY, Decimal("-4"), Decimal("0.75"), Decimal("250"), fills=3)]
+    stats = compute_statistics(CURVE, closed, open_trades=still_open, other_fees=Decimal("0.25"))
+    assert stats.number_of_trades == 1
+    assert stats.open_positions == 1
+    assert stats.number_of_fills == 5
+    assert stats.fees_paid == Decimal("2.50")
+    assert stats.open_pnl == Decimal("-4") and stats.open_exposure == Decimal("250")
+    # Days 0-2 closed, 3-6 still open at the end of the curve: 5 of 6 days.
+    assert stats.exposure_time == pytest.approx(5 / 6)
+    assert stats.win_rate == 1.0  # over round trips only
+    table = dict(format_statistics(stats))
+    assert table["Trades (closed round trips)"] == "1"
+    assert table["Open positions"] == "1"
+    assert table["Fills"] == "5"
+    assert table["Fees paid"] == "2.50"
+    assert table["Open exposure"] == "250.00" and table["Open PnL"] == "-4.00"
+    assert "Dust written off" not in table
+    dusty = compute_statistics(CURVE, closed, dust_value=Decimal("3.084"))
+    assert dict(format_statistics(dusty))["Dust written off"] == "3.08"
+    _json_safe(stats)
 
 
 def test_format_statistics_rows() -> None:
@@ -271,3 +307,73 @@ def test_cross_check_with_backtesting_py() -> None:
     assert stats.cagr is not None
     assert (1 + stats.cagr) ** (365.25 / 365) - 1 == pytest.approx(bt["CAGR [%]"] / 100, rel=1e-9)
     _json_safe(stats)
+
+
+# --------------------------------------------------------------------------- a state with two cycles at one time
+
+
+def test_a_state_with_two_cycles_at_the_same_time_loads_shows_statistics_and_trades(tmp_path: Path) -> None:
+    """A restart that ran the same candle twice left two valuations at one timestamp; every later
+    start used to fail with `equity_curve[1]: timestamps must be strictly increasing`."""
+    from tradeexecutor.analysis.performance import statistics_from_state
+    from tradeexecutor.execution.simulated import SimulatedVenue
+    from tradeexecutor.market.candles import Candle
+    from tradeexecutor.state.events import CycleCompleted, MarketObserved
+    from tradeexecutor.state.trade import Side
+    from tradeexecutor.store.paths import StatePaths
+    from tradeexecutor.store.state_store import StateStore, load_state
+    from tradeexecutor.strategy.loader import load_strategy
+    from tradeexecutor.strategy.runner import CycleRunner, RunConfig
+    from tradeexecutor.strategy.runstate import RunState
+    from tradeexecutor.testing.scenario import Scenario
+
+    scenario = Scenario(start=T0, executor_id="twice", step=timedelta(hours=1))
+    events = [*scenario.setup(cash=Decimal("10000")), *scenario.cycle_end(Decimal("100"))]
+    events += scenario.trade(Side.buy, Decimal("1"), Decimal("100"))
+    events += scenario.cycle_end(Decimal("101"))
+    at = scenario.now
+    events += [MarketObserved(at, 1, *[Decimal("102")] * 4, Decimal(1)), CycleCompleted(at, scenario.cycle + 1)]
+    with StateStore(tmp_path, "twice", fsync_each_batch=False) as store:
+        store.record(events)
+    state = load_state(StatePaths(tmp_path, "twice"))
+    assert state.valuations[-1].at == state.valuations[-2].at
+    stats = statistics_from_state(state)
+    assert stats.final_equity == Decimal("9900") + Decimal("102") - Decimal("0.1")
+    assert dict(format_statistics(stats))["Open positions"] == "1"
+
+    (tmp_path / "sell.py").write_text(
+        "from tradeexecutor.strategy.intents import close_position\n"
+        "def decide(cycle):\n    return [close_position()] if cycle.holding() else []\n"
+    )
+    candles = [
+        Candle(at + i * timedelta(hours=1), Decimal("103"), Decimal("104"), Decimal("102"), Decimal("103"), Decimal(1))
+        for i in range(3)
+    ]
+    with StateStore(tmp_path, "twice", fsync_each_batch=False) as store:
+        runner = CycleRunner(
+            store, load_strategy(str(tmp_path / "sell.py")), SimulatedVenue(), candles,
+            RunConfig("twice", "paper"), run_state=RunState(),
+        )  # fmt: skip
+        outcome = runner.run()
+    assert outcome.crash is None and outcome.cycles_run == 2  # the candle at `at` was done already
+    assert not outcome.state.portfolio.open_positions
+    after = statistics_from_state(outcome.state)
+    assert after.number_of_trades == 1 and after.number_of_fills == 2
+
+
+def test_a_backtest_counts_every_fee_in_its_log_open_position_included(tmp_path: Path) -> None:
+    """The bundled backtest ends holding a position: its buy fee used to be left out (883.32 of 890.46)."""
+    from tradeexecutor.app.session import SessionConfig, run_session
+    from tradeexecutor.state.events import FillReceived
+    from tradeexecutor.store.eventlog import EventLog
+
+    result = run_session(SessionConfig(mode="backtest", state_dir=tmp_path))
+    fills = [r.event for r in EventLog(result.paths.log).records() if isinstance(r.event, FillReceived)]
+    state = result.outcome.state
+    assert state.portfolio.open_positions  # the case that was miscounted
+    assert result.statistics.fees_paid == sum((f.fee for f in fills), Decimal(0))
+    assert result.statistics.number_of_fills == len(fills)
+    assert result.statistics.number_of_trades == len(state.portfolio.closed_positions)
+    table = dict(format_statistics(result.statistics))
+    assert table["Fees paid"] == "890.46"
+    assert table["Fills"] == str(len(fills)) == "111"

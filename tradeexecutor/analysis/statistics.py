@@ -1,9 +1,19 @@
-"""Performance statistics computed from an equity curve and closed trades.
+"""Performance statistics computed from an equity curve, round trips and open positions.
 
 Pure functions over plain inputs so the same code summarises a live run and a
-backtest (both replay the event-sourced State into an equity curve and a list
-of :class:`ClosedTrade`). Results are written to JSON read by JavaScript, so
-no value is ever NaN or Infinity.
+backtest (both replay the event-sourced State into an equity curve, a list
+of :class:`ClosedTrade` and a list of :class:`OpenTrade`). Results are written
+to JSON read by JavaScript, so no value is ever NaN or Infinity.
+
+What is counted where:
+
+* ``number_of_trades`` ("Trades (closed round trips)") counts closed positions;
+  win rate, profit factor and the averages are over these round trips only.
+* ``open_positions`` counts positions still open at the end, marked to market;
+  they count in the exposure time (until the end of the curve), in the fills
+  and in the fees, and their unrealised PnL and notional are shown separately.
+* ``number_of_fills`` and ``fees_paid`` cover every fill and fee of the run,
+  open positions included.
 
 Conventions:
 
@@ -15,6 +25,8 @@ Conventions:
 * Annualisation uses a 365-day year (crypto trades every day). When
   ``periods_per_year`` is not given it is derived from the actual spacing of
   the curve: ``(points - 1) / (span / 365 days)``.
+* Curves may hold several points at one timestamp (a restart that ran the
+  same candle twice): the last value of each timestamp counts.
 """
 
 from __future__ import annotations
@@ -23,12 +35,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
+
+from tradeexecutor.analysis.formatting import MISSING, format_money, format_time
 
 __all__ = [
     "YEAR",
     "ClosedTrade",
+    "OpenTrade",
     "Statistics",
     "compute_statistics",
     "format_statistics",
@@ -53,7 +68,7 @@ class ClosedTrade:
     ``pnl`` is the realised profit in quote currency *net of fees*; ``fees`` is
     the total fees paid for the round trip (already included in ``pnl``, kept
     for reporting); ``entry_value`` is the absolute notional at entry (> 0),
-    used for the per-trade return.
+    used for the per-trade return; ``fills`` is how many fills the round trip took.
     """
 
     opened_at: datetime
@@ -61,6 +76,23 @@ class ClosedTrade:
     pnl: Decimal
     fees: Decimal
     entry_value: Decimal
+    fills: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTrade:
+    """A position still open at the end of the run, marked to market.
+
+    ``pnl`` is its PnL at the mark *net of fees* (unrealised plus whatever part was
+    realised by partial exits); ``fees`` are the fees paid so far; ``exposure`` is
+    the absolute notional at the mark (quantity times mark price).
+    """
+
+    opened_at: datetime
+    pnl: Decimal
+    fees: Decimal
+    exposure: Decimal
+    fills: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +119,11 @@ class Statistics:
     initial_equity: Decimal | None
     final_equity: Decimal | None
     periods_per_year: float | None
+    number_of_fills: int = 0
+    open_positions: int = 0
+    open_pnl: Decimal = _ZERO
+    open_exposure: Decimal = _ZERO
+    dust_value: Decimal = _ZERO
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-safe dict: Decimal as string (exact), datetime as ISO ``Z``, timedelta as seconds."""
@@ -103,19 +140,24 @@ class Statistics:
         return result
 
 
-def _check_curve(name: str, curve: Sequence[tuple[datetime, Decimal]]) -> None:
-    """Reject inputs that would make the statistics silently wrong."""
-    previous: datetime | None = None
+def _checked_curve(name: str, curve: Sequence[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
+    """Reject inputs that would make the statistics silently wrong; keep the last value of each
+    timestamp (a cycle run twice on one candle records two points at the same time)."""
+    result: list[tuple[datetime, Decimal]] = []
     for index, (at, value) in enumerate(curve):
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"{name}[{index}]: timestamp {at!r} is naive; use timezone-aware UTC")
-        if previous is not None and at <= previous:
-            raise ValueError(
-                f"{name}[{index}]: timestamps must be strictly increasing ({at} after {previous})"
-            )
         if not isinstance(value, Decimal) or not value.is_finite():
             raise ValueError(f"{name}[{index}]: value {value!r} must be a finite Decimal")
-        previous = at
+        if result:
+            previous = result[-1][0]
+            if at < previous:
+                raise ValueError(f"{name}[{index}]: timestamps must not go back ({at} after {previous})")
+            if at == previous:
+                result[-1] = (at, value)
+                continue
+        result.append((at, value))
+    return result
 
 
 def _sample_stdev(values: Sequence[float]) -> float:
@@ -169,15 +211,13 @@ def _drawdown(curve: Sequence[tuple[datetime, Decimal]]) -> tuple[float, timedel
     return float(worst), longest
 
 
-def _exposure(closed: Sequence[ClosedTrade], start: datetime, end: datetime) -> float | None:
+def _exposure(spans: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> float | None:
     """Fraction of ``[start, end]`` covered by the union of ``[opened_at, closed_at]`` intervals."""
     span = end - start
     if span <= timedelta(0):
         return None
     intervals = sorted(
-        (max(t.opened_at, start), min(t.closed_at, end))
-        for t in closed
-        if t.closed_at > start and t.opened_at < end
+        (max(opened, start), min(closed, end)) for opened, closed in spans if closed > start and opened < end
     )
     covered = timedelta(0)
     current_start: datetime | None = None
@@ -213,8 +253,12 @@ def compute_statistics(
     benchmark_prices: Sequence[tuple[datetime, Decimal]] | None = None,
     periods_per_year: float | None = None,
     risk_free_rate: float = 0.0,
+    open_trades: Sequence[OpenTrade] = (),
+    other_fees: Decimal = _ZERO,
+    dust_value: Decimal = _ZERO,
 ) -> Statistics:
-    """Summarise a run from its equity curve (time, total equity) and closed round trips.
+    """Summarise a run from its equity curve (time, total equity), closed round trips and the
+    positions still open at its end.
 
     Formulas (``r_i`` = per-period simple returns of the curve, ``P`` = periods per year):
 
@@ -231,16 +275,17 @@ def compute_statistics(
     - profit_factor = sum(pnl > 0) / |sum(pnl < 0)|; None when there is no losing trade
     - average_trade = mean(pnl) as Decimal in quote currency; None without trades
     - average_trade_return = mean(pnl / entry_value); None without trades
-    - exposure_time = |union of [opened_at, closed_at]| / span; None for a zero span
-    - fees_paid = sum(fees) of the closed trades
+    - exposure_time = |union of [opened_at, closed_at]| / span, an open trade until the end;
+      None for a zero span
+    - number_of_fills = fills of the closed and the open trades
+    - fees_paid = fees of the closed and the open trades + ``other_fees`` (fees outside them)
+    - open_pnl, open_exposure = sums of the open trades' marked PnL and notional
+    - dust_value = passed through: the worth of unsellable remainders written off at closing
     - buy_and_hold_return = last benchmark price / first - 1; None without benchmark
-
-    Still-open positions are not in ``closed``; pass them as a ClosedTrade
-    marked to market at the curve's end if they should count.
     """
-    _check_curve("equity_curve", equity_curve)
+    equity_curve = _checked_curve("equity_curve", equity_curve)
     if benchmark_prices is not None:
-        _check_curve("benchmark_prices", benchmark_prices)
+        benchmark_prices = _checked_curve("benchmark_prices", benchmark_prices)
     for index, trade in enumerate(closed):
         if trade.closed_at < trade.opened_at:
             raise ValueError(
@@ -301,7 +346,7 @@ def compute_statistics(
     profit_factor: float | None = None
     average_trade: Decimal | None = None
     average_trade_return: float | None = None
-    fees_paid = sum((t.fees for t in closed), _ZERO)
+    fees_paid = sum((t.fees for t in closed), _ZERO) + sum((t.fees for t in open_trades), _ZERO) + other_fees
     if trades:
         wins = sum(1 for t in closed if t.pnl > 0)
         win_rate = wins / trades
@@ -314,7 +359,10 @@ def compute_statistics(
             average_trade = sum((t.pnl for t in closed), _ZERO) / trades
             average_trade_return = math.fsum(float(t.pnl / t.entry_value) for t in closed) / trades
 
-    exposure = _exposure(closed, start, end) if start is not None and end is not None else None
+    exposure: float | None = None
+    if start is not None and end is not None:
+        spans = [(t.opened_at, t.closed_at) for t in closed] + [(t.opened_at, end) for t in open_trades]
+        exposure = _exposure(spans, start, end)
 
     buy_and_hold: float | None = None
     if benchmark_prices:
@@ -345,26 +393,24 @@ def compute_statistics(
         initial_equity=initial,
         final_equity=final,
         periods_per_year=ppy,
+        number_of_fills=sum(t.fills for t in closed) + sum(t.fills for t in open_trades),
+        open_positions=len(open_trades),
+        open_pnl=sum((t.pnl for t in open_trades), _ZERO),
+        open_exposure=sum((t.exposure for t in open_trades), _ZERO),
+        dust_value=dust_value,
     )
 
 
 def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f}%"
+    return MISSING if value is None else f"{value * 100:.2f}%"
 
 
 def _ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def _money(value: Decimal | None) -> str:
-    # Quantize explicitly: f"{d:.2f}" rounds by the thread's decimal context, which ccxt changes.
-    return "n/a" if value is None else f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,.2f}"
+    return MISSING if value is None else f"{value:.2f}"
 
 
 def _time(value: datetime | None) -> str:
-    if value is None:
-        return "n/a"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return MISSING if value is None else f"{format_time(value)} UTC"
 
 
 def _duration(value: timedelta) -> str:
@@ -376,18 +422,22 @@ def _duration(value: timedelta) -> str:
 
 
 def format_statistics(stats: Statistics) -> list[tuple[str, str]]:
-    """Label/value rows for a human summary table; undefined metrics show as ``n/a``."""
+    """Label/value rows for a human summary table; undefined metrics show as ``n/a``.
+
+    Round trips (closed positions) and fills are counted in separate rows; the win rate, profit
+    factor and averages are over the round trips; the open positions are shown at their mark.
+    """
     span = stats.end - stats.start if stats.start is not None and stats.end is not None else timedelta(0)
     if stats.profit_factor is None and stats.number_of_trades:
         profit_factor = "n/a (no losing trades)"
     else:
         profit_factor = _ratio(stats.profit_factor)
-    return [
+    rows = [
         ("Start", _time(stats.start)),
         ("End", _time(stats.end)),
         ("Duration", _duration(span)),
-        ("Initial equity", _money(stats.initial_equity)),
-        ("Final equity", _money(stats.final_equity)),
+        ("Initial equity", format_money(stats.initial_equity)),
+        ("Final equity", format_money(stats.final_equity)),
         ("Total return", _percent(stats.total_return)),
         ("Buy & hold return", _percent(stats.buy_and_hold_return)),
         ("CAGR", _percent(stats.cagr)),
@@ -397,10 +447,17 @@ def format_statistics(stats: Statistics) -> list[tuple[str, str]]:
         ("Max drawdown", _percent(stats.max_drawdown)),
         ("Max drawdown duration", _duration(stats.max_drawdown_duration)),
         ("Exposure time", _percent(stats.exposure_time)),
-        ("Trades", str(stats.number_of_trades)),
+        ("Trades (closed round trips)", str(stats.number_of_trades)),
         ("Win rate", _percent(stats.win_rate)),
         ("Profit factor", profit_factor),
-        ("Average trade", _money(stats.average_trade)),
+        ("Average trade", format_money(stats.average_trade)),
         ("Average trade return", _percent(stats.average_trade_return)),
-        ("Fees paid", _money(stats.fees_paid)),
+        ("Open positions", str(stats.open_positions)),
+        ("Open exposure", format_money(stats.open_exposure)),
+        ("Open PnL", format_money(stats.open_pnl)),
+        ("Fills", str(stats.number_of_fills)),
+        ("Fees paid", format_money(stats.fees_paid)),
     ]
+    if stats.dust_value:
+        rows.append(("Dust written off", format_money(stats.dust_value)))
+    return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -254,8 +254,11 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
         run_config = RunConfig(
             executor_id=config.executor_id,
             mode="live",
-            market=MarketSpec.from_symbol(
-                config.pair, venue=venue.name, base_decimals=_decimals(market, "amount", config.base_decimals)
+            market=_with_rules(
+                MarketSpec.from_symbol(
+                    config.pair, venue=venue.name, base_decimals=_decimals(market, "amount", config.base_decimals)
+                ),
+                market,
             ),
             initial_cash=initial,
             risk=config.risk,
@@ -271,6 +274,21 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
     statistics = statistics_from_state(outcome.state)
     runner.run_state.summary_statistics = dict(format_statistics(statistics))
     return SessionResult(outcome, statistics, paths, outcome.cycles_run, time.perf_counter() - started)
+
+
+def _with_rules(spec: MarketSpec, market: dict[str, Any]) -> MarketSpec:
+    """The ccxt market's trading rules on `spec`: amount step, minimum amount and minimum cost."""
+    limits = market.get("limits") or {}
+
+    def number(value: object) -> Decimal | None:
+        return Decimal(repr(value)) if isinstance(value, (int, float)) and value > 0 else None
+
+    return replace(
+        spec,
+        lot_size=number((market.get("precision") or {}).get("amount")),
+        min_quantity=number((limits.get("amount") or {}).get("min")),
+        min_notional=number((limits.get("cost") or {}).get("min")),
+    )
 
 
 def _decimals(market: dict[str, Any], key: str, default: int) -> int:

@@ -8,18 +8,13 @@ from typing import Any
 
 import click
 
+from tradeexecutor.analysis.formatting import format_money, format_time
 from tradeexecutor.cli.options import option, state_options
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.state.position import Position
 from tradeexecutor.state.state import State
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import load_state
-
-
-def _money(value: object, places: int = 2) -> str:
-    if isinstance(value, Decimal):
-        return f"{value:,.{places}f}"
-    return str(value)
 
 
 def _quantity(value: Decimal) -> str:
@@ -34,12 +29,12 @@ def _position_row(state: State, position: Position) -> list[object]:
         pair.symbol,
         position.direction.value,
         position.status.value,
-        _quantity(position.quantity),
-        _money(position.average_price),
-        _money(position.realised_pnl),
-        _money(position.fees_paid),
-        position.opened_at.strftime("%Y-%m-%d %H:%M"),
-        position.closed_at.strftime("%Y-%m-%d %H:%M") if position.closed_at else "",
+        _quantity(position.quantity) + (f" (dust {_quantity(position.dust)})" if position.dust else ""),
+        format_money(position.average_price),
+        format_money(position.realised_pnl),
+        format_money(position.fees_paid),
+        format_time(position.opened_at),
+        format_time(position.closed_at) if position.closed_at else "",
     ]
 
 
@@ -57,8 +52,8 @@ POSITION_HEADERS = ["id", "pair", "dir", "status", "qty", "avg price", "realised
 def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
     portfolio = state.portfolio
     parts = [
-        f"executor {state.executor_id}  created {state.created_at:%Y-%m-%d %H:%M:%S}  cycle {state.cycle}  "
-        f"events {state.last_event_seq}  equity {_money(state.total_equity())} {state.reserve_currency}"
+        f"executor {state.executor_id}  created {format_time(state.created_at, seconds=True)}  cycle {state.cycle}  "
+        f"events {state.last_event_seq}  equity {format_money(state.total_equity())} {state.reserve_currency}"
         if state.created_at
         else "empty state (no events yet)",
         render_table(
@@ -93,8 +88,8 @@ def render_state(state: State, trades: int = 10, closed: int = 10) -> str:
                     t.order_type.value,
                     t.status.value,
                     _quantity(t.quantity),
-                    _money(t.average_price) if t.average_price is not None else "",
-                    t.planned_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    format_money(t.average_price) if t.average_price is not None else "",
+                    format_time(t.planned_at, seconds=True),
                 ]
                 for t in recent
             ],

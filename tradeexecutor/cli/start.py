@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 import click
 
+from tradeexecutor.analysis.formatting import format_money, format_time
+from tradeexecutor.analysis.report import ReportError, RunDetails, require_matplotlib, write_report
 from tradeexecutor.analysis.statistics import format_statistics
 from tradeexecutor.app.session import DEFAULT_DECIDE_TIMEOUT, MODES, SessionConfig, SessionResult, run_session
 from tradeexecutor.cli.options import (
@@ -35,7 +37,7 @@ from tradeexecutor.cli.options import (
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.market.candles import CandleDataError
 from tradeexecutor.strategy.decision import StrategyError
-from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, StrategyLoadError
+from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, StrategyLoadError, load_strategy
 from tradeexecutor.strategy.runner import RunSetupError
 
 #: The largest --initial-cash: far below where exact Decimal arithmetic (28 digits, with
@@ -211,7 +213,7 @@ def _config(args: argparse.Namespace) -> SessionConfig:
     )
 
 
-def print_summary(result: SessionResult, report: Path | None) -> None:
+def print_summary(result: SessionResult, report: Path | None, details: RunDetails | None = None) -> None:
     state = result.outcome.state
     portfolio = state.portfolio
     rows = format_statistics(result.statistics)
@@ -223,19 +225,26 @@ def print_summary(result: SessionResult, report: Path | None) -> None:
     print(render_table(["statistic", "value"], rows, title="\nSummary"))
     print(
         f"\nopen positions {len(portfolio.open_positions)}, closed {len(portfolio.closed_positions)}, "
-        f"frozen {len(portfolio.frozen_positions)}; equity {state.total_equity():,.2f} {state.reserve_currency}"
+        f"frozen {len(portfolio.frozen_positions)}; equity {format_money(state.total_equity())} {state.reserve_currency}"
     )
     if report is not None:
-        from tradeexecutor.analysis.report import write_report
-
-        written = write_report(
-            report, state, rows, title=f"{result.paths.executor_id}: {state.uptime.runs[-1].mode}"
-        )
+        try:
+            written = write_report(
+                report, state, rows, title=f"{result.paths.executor_id}: {state.uptime.runs[-1].mode}",
+                details=details, log_path=result.paths.log,
+            )  # fmt: skip
+        except ReportError as exc:
+            raise CliError(str(exc)) from None
         print(f"report written to {written}")
 
 
 def run(args: argparse.Namespace) -> int:
     check_report_path(args.report)
+    if args.report is not None:
+        try:
+            require_matplotlib()
+        except ReportError as exc:
+            raise CliError(str(exc)) from None
     if args.mode != "live":
         check_pair(args.pair, *_data_pair(args))
     else:
@@ -247,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_session(config, progress=ProgressBar() if show_progress else None)
     except (StrategyLoadError, CandleDataError, RunSetupError, StrategyError) as exc:
         raise CliError(str(exc)) from None
-    return report_outcome(result, args.report)
+    return report_outcome(result, args.report, _report_details(config) if args.report is not None else None)
 
 
 #: Exit codes of `start` besides 0 (done), 1 (the strategy or the venue failed) and 2 (bad input).
@@ -255,7 +264,7 @@ EXIT_NOTHING_GOT_THROUGH = 3
 EXIT_SIGNAL = {"SIGTERM": 143, "SIGINT": 130}
 
 
-def report_outcome(result: SessionResult, report: Path | None) -> int:
+def report_outcome(result: SessionResult, report: Path | None, details: RunDetails | None = None) -> int:
     """Print how the run ended and return the exit code."""
     outcome = result.outcome
     if outcome.nothing_to_do:
@@ -269,7 +278,7 @@ def report_outcome(result: SessionResult, report: Path | None) -> int:
             print(f"error: {crash.error}", file=sys.stderr)
         else:
             print(
-                f"error: the run stopped in cycle {crash.cycle} at {crash.at:%Y-%m-%d %H:%M:%S}: {crash.error}",
+                f"error: the run stopped in cycle {crash.cycle} at {format_time(crash.at, seconds=True)}: {crash.error}",
                 file=sys.stderr,
             )
         location = _strategy_frame(crash.format())
@@ -282,7 +291,7 @@ def report_outcome(result: SessionResult, report: Path | None) -> int:
         print_summary(result, None)
         print_refusals(result)
         return 1
-    print_summary(result, report)
+    print_summary(result, report, details)
     print_refusals(result)
     if outcome.stopped_by is not None:
         print(f"stopped by {outcome.stopped_by} at cycle {outcome.state.cycle}; state saved", file=sys.stderr)
@@ -312,6 +321,16 @@ def print_refusals(result: SessionResult, first: int = 5) -> None:
         print(f"  {count} x {reason}")
     if len(reasons) > first:
         print(f"  ... and {len(reasons) - first} more reasons (trade-executor show lists the last ones)")
+
+
+def _report_details(config: SessionConfig) -> RunDetails:
+    """What the report says about the run: the strategy with its effective parameters, data, fees."""
+    strategy = load_strategy(config.strategy, config.parameters)
+    return RunDetails(
+        strategy=strategy.name, parameters=dict(strategy.parameters),
+        data_file=str(config.data) if config.data else "the bundled sample data", fee=config.fee,
+        slippage_bps=config.slippage_bps, pair=config.pair, mode=config.mode,
+    )  # fmt: skip
 
 
 def _strategy_frame(traceback_text: str) -> str | None:

@@ -6,7 +6,8 @@ fill, the balances may or may not include it, so they are read again (and not co
 if our orders keep filling). Then:
 * an open exchange order whose client order id is not one of our trades is reported
   (`exchange_difference`) and left alone;
-* the base asset: the exchange's balance must equal the quantity our live spot positions hold.
+* the base asset: the exchange's balance must equal the quantity our live spot positions hold
+  plus the base asset's reserve (dust left by closed positions).
   If not, the positions on that pair are frozen with a message saying what differs and by how
   much; other pairs go on trading. A position frozen for this reason is unfrozen once the
   balances agree again;
@@ -72,7 +73,8 @@ def reconcile(state: State, venue: CcxtVenue, record: Record, at: datetime) -> l
         for p in state.portfolio.live_positions()
         if state.pairs[p.pair_id].base == base and state.pairs[p.pair_id].kind is PairKind.spot
     ]
-    ours = sum((p.quantity for p in positions), Decimal(0))
+    # The base reserve holds the dust that closed positions left (see `Position.dust`).
+    ours = sum((p.quantity for p in positions), state.portfolio.reserve(base))
     theirs = account.balances.get(base, Decimal(0))
     if ours != theirs:
         detail = f"{base}: the state holds {ours}, the exchange {theirs} (difference {theirs - ours})"

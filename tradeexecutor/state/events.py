@@ -277,6 +277,19 @@ class StrategyStateChanged(Event):
     to_state: str
 
 
+@dataclass(slots=True, frozen=True)
+class PairRulesRecorded(Event):
+    """The venue's trading rules of a pair, recorded when first known and whenever they change:
+    the quantity step, the smallest order and the smallest order value (None: not known). The
+    reducer closes a spot position whose remainder after a sell is below them (dust)."""
+
+    type_name: ClassVar[str] = "pair_rules_recorded"
+    pair_id: int
+    lot_size: Decimal | None = None
+    min_quantity: Decimal | None = None
+    min_notional: Decimal | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
@@ -307,6 +320,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         IntentRefused,
         StrategyFailed,
         ExchangeDifference,
+        PairRulesRecorded,
     )
 }
 

@@ -36,6 +36,11 @@ class Position:
 
     `quantity` is the absolute size in the base asset; `direction` gives the sign. For spot pairs
     the base asset is held; for perpetuals only PnL, fees and funding move the quote reserve.
+
+    `dust` is what a spot position still held when its last sell left less than the venue takes
+    in one order: the position closed, the remainder moved to the base asset's reserve (it is
+    still on the exchange) and is written off at the average entry price in `net_pnl`, since
+    equity counts only positions and the reserve currency.
     """
 
     id: int
@@ -53,6 +58,7 @@ class Position:
     mark_price: Decimal | None = None
     frozen_reason: str | None = None
     trades: dict[int, Trade] = field(default_factory=dict)
+    dust: Decimal = ZERO
 
     @property
     def sign(self) -> int:
@@ -67,8 +73,9 @@ class Position:
 
     @property
     def net_pnl(self) -> Decimal:
-        """Realised plus unrealised PnL, after fees and funding."""
-        return self.realised_pnl + self.unrealised_pnl - self.fees_paid - self.funding_paid
+        """Realised plus unrealised PnL, after fees, funding and the dust written off."""
+        pnl = self.realised_pnl + self.unrealised_pnl - self.fees_paid - self.funding_paid
+        return pnl - self.dust * self.average_price if self.dust else pnl
 
     @property
     def value(self) -> Decimal:
@@ -97,6 +104,8 @@ class Position:
             data["mark_price"] = str(self.mark_price)
         if self.frozen_reason is not None:
             data["frozen_reason"] = self.frozen_reason
+        if self.dust:
+            data["dust"] = str(self.dust)
         return data
 
     @classmethod
@@ -107,6 +116,7 @@ class Position:
         closed_at = data.get("closed_at")
         mark_price = data.get("mark_price")
         funding = data.get("funding")
+        dust = data.get("dust")
         return cls(
             id=position_id,
             pair_id=pair_id,
@@ -125,4 +135,5 @@ class Position:
             trades={
                 int(k): Trade.from_dict(t, int(k), position_id, pair_id) for k, t in data["trades"].items()
             },
+            dust=ZERO if dust is None else parse_decimal(dust),
         )

@@ -8,6 +8,7 @@ any machine rounds the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 from collections.abc import Callable
 from decimal import Decimal
@@ -34,6 +35,7 @@ from tradeexecutor.state.events import (
     OrderRejected,
     OrderSubmitted,
     PairRegistered,
+    PairRulesRecorded,
     PositionFrozen,
     PositionUnfrozen,
     RepairApplied,
@@ -140,13 +142,36 @@ def _add_balance_update(
     updates.append(BalanceUpdate(len(updates) + 1, kind, asset, amount, event.at, position_id, note))
 
 
+def _dust_price(state: State, position: Position) -> Decimal | None:
+    """The price of the last fill that reduced a spot position, or None when none did: only a
+    sell can leave dust (a buy that fills less than a lot is a position still being built)."""
+    if position.kind is not PairKind.spot:
+        return None
+    closing = Side.sell if position.direction is Direction.long else Side.buy
+    price = None
+    for trade_id in sorted(position.trades):
+        trade = position.trades[trade_id]
+        if trade.side is closing and trade.fills:
+            price = trade.fills[-1].price
+    return price
+
+
 def _settle(state: State, position: Position, event: Event) -> None:
-    """Close an open position whose quantity is zero and whose trades have all finished."""
-    if position.status is not PositionStatus.open or position.quantity:
+    """Close an open position whose trades have all finished and whose quantity is zero, or is
+    dust: less than the venue takes in one order, left by a sell (see `Position.dust`)."""
+    if position.status is not PositionStatus.open:
         return
     if any(trade.status not in FINISHED for trade in position.trades.values()):
         return
     portfolio = state.portfolio
+    if position.quantity:
+        price = _dust_price(state, position)
+        pair = state.pairs[position.pair_id]
+        if price is None or not pair.is_dust(position.quantity, price, state.assets[pair.base].decimals):
+            return
+        portfolio.reserves[pair.base] = portfolio.reserve(pair.base) + position.quantity
+        position.dust += position.quantity
+        position.quantity = ZERO
     del portfolio.open_positions[position.id]
     position.status = PositionStatus.closed
     position.closed_at = event.at
@@ -204,6 +229,20 @@ def _pair_registered(state: State, event: PairRegistered) -> None:
         raise InvalidEvent(event, "base and quote are the same asset")
     state.pairs[event.pair_id] = TradingPair(
         event.pair_id, event.symbol, event.base, event.quote, event.venue, event.kind
+    )
+
+
+@handles(PairRulesRecorded)
+def _pair_rules_recorded(state: State, event: PairRulesRecorded) -> None:
+    pair = state.pairs.get(event.pair_id)
+    if pair is None:
+        raise InvalidEvent(event, f"rules for unknown pair id {event.pair_id}")
+    for name in ("lot_size", "min_quantity", "min_notional"):
+        value = getattr(event, name)
+        if value is not None and value <= 0:
+            raise InvalidEvent(event, f"{name} {value} must be positive")
+    state.pairs[pair.id] = dataclasses.replace(
+        pair, lot_size=event.lot_size, min_quantity=event.min_quantity, min_notional=event.min_notional
     )
 
 

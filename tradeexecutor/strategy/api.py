@@ -155,14 +155,25 @@ class CycleInput:
         position = self._position()
         return None if position is None else self._view(position, "position")
 
-    def holding(self, min_value: Decimal = Decimal(1)) -> Position | None:
-        """The open position if it is worth at least `min_value` at the last price.
+    def holding(self, min_value: Decimal | None = None) -> Position | None:
+        """The open position if it holds more than dust, else None.
 
-        Live spot exchanges charge buy fees in the base asset, so closing a position can leave
-        dust below the lot size that can never be sold; a strategy should not count it.
+        Dust is what the venue will not take in one order: less than its lot size or minimum
+        quantity, or worth less than `min_value` at the last price (by default the venue's minimum
+        order value when the pair records one, else one quote unit). A strategy that counted dust
+        as holding would try to sell it, be refused every time, and never buy again; a buy adds to
+        the dust instead, and the next close sells it all.
         """
         position = self._position()
-        if position is None or position.quantity * self.last_price < min_value:
+        if position is None:
+            return None
+        state = self._state
+        pair = state.pairs.get(self.pair.id, self.pair)  # the rules may be newer than `pair`
+        asset = state.assets.get(pair.base)
+        if pair.is_dust(position.quantity, self.last_price, asset.decimals if asset is not None else 8):
+            return None
+        floor = min_value if min_value is not None else (pair.min_notional or Decimal(1))
+        if position.quantity * self.last_price < floor:
             return None
         return self._view(position, "position")
 

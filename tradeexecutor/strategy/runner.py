@@ -41,6 +41,7 @@ from tradeexecutor.state.events import (
     MarketObserved,
     OrderCancelled,
     PairRegistered,
+    PairRulesRecorded,
     StateCreated,
     StrategyDecided,
     StrategyFailed,
@@ -80,6 +81,10 @@ class MarketSpec:
     kind: PairKind = PairKind.spot
     base_decimals: int = 8
     quote_decimals: int = 6
+    #: The venue's trading rules, when known (recorded as `pair_rules_recorded`; dust is measured by them).
+    lot_size: Decimal | None = None
+    min_quantity: Decimal | None = None
+    min_notional: Decimal | None = None
 
     @classmethod
     def from_symbol(cls, symbol: str, venue: str = "simulated", base_decimals: int = 8) -> MarketSpec:
@@ -193,7 +198,10 @@ class CycleRunner:
             )
         for pair in state.pairs.values():
             if pair.symbol == market.symbol:
-                return pair
+                rules = (market.lot_size, market.min_quantity, market.min_notional)
+                if any(rules) and rules != (pair.lot_size, pair.min_quantity, pair.min_notional):
+                    self.store.record([PairRulesRecorded(at, pair.id, *rules)])
+                return state.pairs[pair.id]
         raise RunSetupError(
             f"the state in {self.store.paths.state_dir} trades {[p.symbol for p in state.pairs.values()]}, "
             f"not {market.symbol}; use another --id or --state-dir"
