@@ -344,7 +344,7 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_money(
     balances = account["balances"]
     usdt = Decimal(balances["USDT"]["free"]) + Decimal(balances["USDT"]["locked"])
     btc = Decimal(balances["BTC"]["free"]) + Decimal(balances["BTC"]["locked"])
-    ours_btc = sum((p.quantity for p in state.portfolio.live_positions()), Decimal(0))
+    ours_btc = sum((p.quantity for p in state.portfolio.live_positions()), state.portfolio.reserve("BTC"))
     assert state.portfolio.reserve("USDT") == usdt
     assert ours_btc == btc
     assert state.portfolio.frozen_positions == {}
