@@ -330,7 +330,8 @@ def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     for klass in cls.__mro__:
         descriptor = klass.__dict__.get(name)
         if descriptor is not None and hasattr(descriptor, "__set__"):
-            return descriptor.__set__
+            setter: Callable[[Any, Any], None] = descriptor.__set__
+            return setter
     raise TypeError(f"{cls.__name__}.{name} is not a slot")
 
 
@@ -361,7 +362,7 @@ def _fast_frozen_init(cls: type[Event]) -> None:
     exec(f"def __init__({', '.join(params)}):\n" + "\n".join(body), namespace)  # noqa: S102
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign]
 
 
 for _event_class in EVENT_TYPES.values():
