@@ -283,10 +283,12 @@ def test_holding_measures_dust_against_the_venues_minimum_order_value() -> None:
     position = state.portfolio.open_positions[1]
     assert position.quantity == D("0.0001")  # worth 2 USDT: over the old 1-unit floor, under the 5 minimum
     assert _cycle(state, "20000").holding() is None
-    assert _cycle(state, "60000").holding() is position  # worth 6 USDT there: sellable
+    holding = _cycle(state, "60000").holding()  # worth 6 USDT there: sellable
+    assert holding is not None and holding.id == position.id
     assert _cycle(state, "60000").holding(min_value=D("10")) is None  # a strategy may ask for more
     plain = _dust_position_state(rules=False)
-    assert _cycle(plain, "20000").holding() is plain.portfolio.open_positions[1]  # no rules: 1 unit
+    plain_holding = _cycle(plain, "20000").holding()  # no rules: the floor is 1 quote unit
+    assert plain_holding is not None and plain_holding.id == 1
 
 
 class ExchangeLikeVenue(SimulatedVenue):
