@@ -27,7 +27,12 @@ class CorruptLog(StoreError):
 
 
 class CorruptSnapshot(StoreError):
-    """The snapshot cannot be read or does not agree with the log."""
+    """The snapshot cannot be read or does not agree with the log. `problem` is the message
+    without the file name and the repair command (the repair plan quotes it)."""
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = message if problem is None else problem
 
 
 class StateLocked(StoreError):
@@ -36,3 +41,18 @@ class StateLocked(StoreError):
 
 class InvalidExecutorId(StoreError):
     """An executor id that cannot name files safely."""
+
+
+class WriteFailed(StoreError):
+    """Writing the log or the snapshot failed (a full disk, a file size limit, an I/O error).
+
+    The log is left at its last whole record (`durable_seq`); the store that raised this is broken
+    and refuses further records and snapshots, so the process stops."""
+
+    def __init__(self, message: str, durable_seq: int) -> None:
+        super().__init__(message)
+        self.durable_seq = durable_seq
+
+
+class StoreBroken(StoreError):
+    """A write failed earlier in this process: nothing more is recorded or snapshotted."""

@@ -7,6 +7,7 @@ is the CRC-32 (8 hex digits) of the line's bytes before `,"crc"`. The line stays
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from collections.abc import Generator, Iterator, Sequence
@@ -89,8 +90,10 @@ class EventLog:
             if record.event is not None:
                 yield record
 
-    def scan(self, after_seq: int) -> Generator[LogRecord, None, None]:
-        """Verify every record; decode (and set `event` on) only those after `after_seq`."""
+    def scan(self, after_seq: int = 0, until_seq: int | None = None) -> Generator[LogRecord, None, None]:
+        """Verify every record; decode (and set `event` on) only those after `after_seq` (and up
+        to `until_seq` when given)."""
+        last = until_seq if until_seq is not None else 2**63
         if not self.path.exists():
             return
         expected_seq = 1
@@ -106,7 +109,9 @@ class EventLog:
                                 f"gap in sequence numbers: expected seq {expected_seq}, found {seq}"
                             )
                         raise ValueError(f"sequence number {seq!r} where {expected_seq} was expected")
-                    event = decode_event(raw["type"], raw["at"], raw["data"]) if seq > after_seq else None
+                    event = (
+                        decode_event(raw["type"], raw["at"], raw["data"]) if after_seq < seq <= last else None
+                    )
                 except KeyError as exc:
                     raise CorruptLog(
                         self.path, line_number, offset, f"missing member {exc.args[0]!r}", self.hint
@@ -119,18 +124,31 @@ class EventLog:
                 expected_seq += 1
 
     def append_lines(self, lines: Sequence[bytes], fsync: bool = True) -> int:
-        """Append encoded lines with one write and one fsync (and fsync the folder for a new file)."""
+        """Append encoded lines with one write and one fsync (and fsync the folder for a new file).
+
+        If the write or the fsync fails (a full disk, the file size limit, an I/O error), the file
+        is cut back to its size before the call, so it ends at its last whole record, and the
+        OSError is raised. A cut that fails too leaves a torn tail, which start-up refuses and
+        `repair` removes.
+        """
         if not lines:
             return 0
         data = b"".join(lines)
         created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if fsync:
+                    os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                raise
         finally:
             os.close(fd)
         if created:

@@ -1,18 +1,27 @@
 """The snapshot: the whole `State` as flat JSON, written atomically. A cache of the log, and the
-file JavaScript clients read."""
+file JavaScript clients read.
+
+Reading one checks its shape first (`snapshot_shape`), so a field of the wrong type is refused
+naming its path rather than failing later. Start-up does not trust a snapshot at all: it rebuilds
+the state from the log and checks the snapshot's bytes against the rebuilt state at the
+snapshot's `last_event_seq` (`check_against`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from tradeexecutor.state.errors import SerialisationError
 from tradeexecutor.state.state import SCHEMA_VERSION, State
-from tradeexecutor.store.errors import CorruptSnapshot
+from tradeexecutor.store.errors import CorruptSnapshot, repair_hint
 from tradeexecutor.store.fsync import write_atomically
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.migration import migrate
+from tradeexecutor.store.snapshot_shape import check_snapshot_shape
 
 
 def dump_state(state: State) -> bytes:
@@ -21,25 +30,54 @@ def dump_state(state: State) -> bytes:
         return orjson.dumps(state.to_dict())
 
 
-def parse_state(data: bytes, source: str = "snapshot") -> State:
-    with gc_paused():
-        return _parse_state(data, source)
+def hint_for(path: Path) -> str:
+    """The `repair` command for the executor whose snapshot is `path` (`DIR/ID.json`)."""
+    if path.suffix == ".json" and path.stem:
+        return repair_hint(path.parent, path.stem)
+    return "run `trade-executor repair` to fix it"
 
 
-def _parse_state(data: bytes, source: str) -> State:
+def _refuse(source: str, problem: str, hint: str) -> CorruptSnapshot:
+    return CorruptSnapshot(f"{source} {problem}; {hint}" if hint else f"{source} {problem}", problem)
+
+
+def _parse_raw(data: bytes, source: str, hint: str) -> tuple[dict[str, Any], bool]:
+    """The snapshot's JSON object after migration, and whether it was migrated."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise CorruptSnapshot(f"{source} is not valid JSON ({exc})") from None
+        raise _refuse(source, f"is not valid JSON ({exc})", hint) from None
     if not isinstance(raw, dict) or "schema_version" not in raw:
-        raise CorruptSnapshot(f"{source} is not a tradeexecutor state (no schema_version)")
-    raw = migrate(raw, source)
+        raise _refuse(source, "is not a tradeexecutor state (no schema_version)", hint)
+    version = raw.get("schema_version")
     try:
-        return State.from_dict(raw)
-    except KeyError as exc:
-        raise CorruptSnapshot(f"{source} lacks the field {exc.args[0]!r}") from None
-    except (SerialisationError, ValueError, TypeError) as exc:
-        raise CorruptSnapshot(f"{source} has a bad value: {exc}") from None
+        raw = migrate(raw, source)
+    except CorruptSnapshot as exc:
+        raise _refuse(source, str(exc).removeprefix(source).strip(), hint) from None
+    return raw, raw.get("schema_version") != version
+
+
+def _check_shape(raw: dict[str, Any], source: str, hint: str) -> None:
+    try:
+        check_snapshot_shape(raw)
+    except SerialisationError as exc:
+        raise _refuse(source, f"has a bad field: {exc}", hint) from None
+
+
+def parse_state(data: bytes, source: str = "snapshot", hint: str = "") -> State:
+    """Read snapshot bytes into a `State`; CorruptSnapshot names the field path, `source` and `hint`."""
+    with gc_paused():
+        raw, _ = _parse_raw(data, source, hint)
+        _check_shape(raw, source, hint)
+        try:
+            state = State.from_dict(raw)
+        except KeyError as exc:
+            raise _refuse(source, f"lacks the field {exc.args[0]!r}", hint) from None
+        except (SerialisationError, ValueError, TypeError) as exc:
+            raise _refuse(source, f"has a bad value: {exc}", hint) from None
+    if state.schema_version != SCHEMA_VERSION:
+        raise _refuse(source, f"has schema_version {state.schema_version} after migration", hint)
+    return state
 
 
 def save_snapshot(path: Path, state: State) -> int:
@@ -55,7 +93,94 @@ def load_snapshot(path: Path) -> State | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    state = parse_state(data, f"snapshot {path}")
-    if state.schema_version != SCHEMA_VERSION:
-        raise CorruptSnapshot(f"snapshot {path} has schema_version {state.schema_version} after migration")
-    return state
+    return parse_state(data, f"snapshot {path}", hint_for(path))
+
+
+@dataclass(slots=True)
+class SnapshotFile:
+    """A snapshot as read from disk, not yet trusted: its bytes and the few members start-up needs."""
+
+    path: Path
+    data: bytes
+    raw: dict[str, Any]
+    migrated: bool
+    seq: int
+    executor_id: str | None
+    hint: str
+
+    @property
+    def source(self) -> str:
+        return f"snapshot {self.path}"
+
+    def expected_bytes(self) -> bytes:
+        """What `dump_state` must give for the state rebuilt from the log at `seq`."""
+        return orjson.dumps(self.raw) if self.migrated else self.data
+
+    def check_shape(self) -> None:
+        _check_shape(self.raw, self.source, self.hint)
+
+    def check_against(self, rebuilt: State, log: Path) -> None:
+        """Refuse unless the snapshot is exactly `rebuilt` (the log's state at `seq`), saying why."""
+        if dump_state(rebuilt) == self.expected_bytes():
+            return
+        self.check_owner(rebuilt.executor_id, log)
+        self.check_shape()
+        where, ours, theirs = first_difference(self.raw, orjson.loads(dump_state(rebuilt)))
+        raise _refuse(
+            self.source,
+            f"does not match its log {log} at seq {self.seq}: {where or 'the state'} is {ours} in the snapshot "
+            f"but {theirs} in the state rebuilt from the log (was the snapshot edited?)",
+            self.hint,
+        )
+
+    def check_owner(self, log_executor_id: str | None, log: Path) -> None:
+        """Refuse a snapshot of another executor (copied in from elsewhere) by name."""
+        if self.executor_id is not None and log_executor_id is not None and self.executor_id != log_executor_id:
+            raise _refuse(
+                self.source,
+                f"belongs to executor {self.executor_id!r}, but its log {log} is executor {log_executor_id!r}'s "
+                "(was the snapshot copied from another executor?)",
+                self.hint,
+            )
+
+
+def read_snapshot(path: Path, hint: str | None = None) -> SnapshotFile | None:
+    """The snapshot's bytes with its `last_event_seq` and `executor_id` checked; None if absent."""
+    hint = hint_for(path) if hint is None else hint
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    source = f"snapshot {path}"
+    with gc_paused():
+        raw, migrated = _parse_raw(data, source, hint)
+    seq, executor_id = raw.get("last_event_seq"), raw.get("executor_id")
+    if type(seq) is not int or seq < 0 or not (executor_id is None or type(executor_id) is str):
+        _check_shape(raw, source, hint)  # names the bad field
+        raise _refuse(source, "has a bad last_event_seq or executor_id", hint)
+    return SnapshotFile(path, data, raw, migrated, seq, executor_id, hint)
+
+
+def first_difference(ours: Any, theirs: Any, path: str = "") -> tuple[str, str, str]:
+    """The path of the first member where two JSON values differ, and both values shown short."""
+    if type(ours) is dict and type(theirs) is dict:
+        for key in [*ours, *(k for k in theirs if k not in ours)]:
+            child = f"{path}.{key}" if path else str(key)
+            if key not in ours:
+                return child, "missing", _short(theirs[key])
+            if key not in theirs:
+                return child, _short(ours[key]), "missing"
+            if ours[key] != theirs[key]:
+                return first_difference(ours[key], theirs[key], child)
+        return path, _short(ours), _short(theirs)
+    if type(ours) is list and type(theirs) is list:
+        for index, (a, b) in enumerate(zip(ours, theirs, strict=False)):
+            if a != b:
+                return first_difference(a, b, f"{path}[{index}]")
+        return f"{path} (length)", str(len(ours)), str(len(theirs))
+    return path, _short(ours), _short(theirs)
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -7,47 +7,68 @@ the snapshot only saves replay time and serves readers.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import Event
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
-from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, repair_hint
+from tradeexecutor.store.errors import (
+    CorruptLog,
+    CorruptSnapshot,
+    StoreBroken,
+    StoreError,
+    WriteFailed,
+    repair_hint,
+)
 from tradeexecutor.store.eventlog import EventLog, encode_line
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
+from tradeexecutor.store.snapshot import read_snapshot, save_snapshot
 
 
 def load_state(paths: StatePaths, use_snapshot: bool = True, until_seq: int | None = None) -> State:
-    """Snapshot + replay of the log tail (or of the whole log when `use_snapshot` is False).
+    """The state rebuilt from the whole log, with the snapshot checked against it.
 
-    With `until_seq`, replay stops after that event (the rest of the log is still verified).
-
-    Every log record is verified, including those the snapshot already holds. Refuses, naming
-    `trade-executor repair`, when the log is damaged, an event does not apply, or the snapshot is
-    ahead of the log.
+    The snapshot is not trusted: every log record is verified, decoded and applied from the first
+    one, and at the snapshot's `last_event_seq` the rebuilt state must serialise to exactly the
+    snapshot's bytes. So an edited snapshot, one copied from another executor, and a CRC-valid
+    record that the reducer refuses are all found before anything is appended; each is refused
+    naming the place and `trade-executor repair`. With `use_snapshot=False` the snapshot is not
+    read at all. With `until_seq`, replay stops after that event (the rest of the log is still
+    verified).
     """
     hint = repair_hint(paths.state_dir, paths.executor_id)
     log = EventLog.of(paths)
-    state = (load_snapshot(paths.snapshot) if use_snapshot else None) or State()
-    snapshot_seq = state.last_event_seq
+    snapshot = read_snapshot(paths.snapshot, hint) if use_snapshot else None
+    snapshot_seq = snapshot.seq if snapshot is not None else -1
+    state = State()
     log_end = 0
+    if snapshot_seq == 0:
+        snapshot.check_against(state, paths.log)  # type: ignore[union-attr]
     with gc_paused():
-        for record in log.scan(after_seq=snapshot_seq):
+        for record in log.scan(after_seq=0, until_seq=until_seq):
             log_end = record.seq
-            if record.event is None or (until_seq is not None and record.seq > until_seq):
+            event = record.event
+            if event is None:
                 continue
             try:
-                apply(state, record.event, record.seq)
+                apply(state, event, record.seq)
             except InvalidEvent as exc:
                 problem = f"the event does not apply: {exc}"
                 raise CorruptLog(paths.log, record.seq, record.offset, problem, hint) from None
-    if log_end < snapshot_seq:
+            if record.seq == 1 and snapshot is not None:
+                snapshot.check_owner(state.executor_id, paths.log)
+            if record.seq == snapshot_seq:
+                snapshot.check_against(state, paths.log)  # type: ignore[union-attr]
+    if snapshot is not None and log_end < snapshot_seq:
+        snapshot.check_owner(state.executor_id, paths.log)
+        snapshot.check_shape()
         raise CorruptSnapshot(
             f"snapshot {paths.snapshot} is at event {snapshot_seq} but the log {paths.log} ends at event "
             f"{log_end}: events are missing from the log; {hint}"
@@ -55,8 +76,25 @@ def load_state(paths: StatePaths, use_snapshot: bool = True, until_seq: int | No
     return state
 
 
+def _write_failure(path: Path, exc: OSError, durable_seq: int) -> str:
+    """One line for a failed write: what happened, to which file, what to do, what is safe."""
+    reasons = {
+        errno.ENOSPC: ("disk full", "free space and rerun"),
+        errno.EDQUOT: ("disk quota exceeded", "free space or raise the quota and rerun"),
+        errno.EFBIG: ("file size limit reached", "raise the limit (ulimit -f) or free space, then rerun"),
+    }
+    what, fix = reasons.get(exc.errno or 0, (exc.strerror or str(exc), "fix the cause and rerun"))
+    return f"{what} while writing {path}: {fix}; nothing was lost up to seq {durable_seq}"
+
+
 class StateStore:
-    """Holds the writer lock, the live `State`, and appends events to the log."""
+    """Holds the writer lock, the live `State`, and appends events to the log.
+
+    After a failed write (a full disk, the file size limit) the store is broken: the log is cut
+    back to its last whole record, the in-memory state is rolled back to it, and every later
+    `record`, `flush` or `save_snapshot` raises `StoreBroken` with the same one-line message, so
+    no snapshot ever gets ahead of the log and the process stops.
+    """
 
     def __init__(self, state_dir: Path | str, executor_id: str, fsync_each_batch: bool = True) -> None:
         """`fsync_each_batch=False` is for backtests, which touch no outside world: records are
@@ -68,6 +106,13 @@ class StateStore:
         self.state = State()
         self._log = EventLog.of(self.paths)
         self._open = False
+        self._durable_seq = 0  # the last seq written to the log file
+        self._broken: str | None = None
+
+    @property
+    def broken(self) -> str | None:
+        """The message of the write failure that stopped this store, or None."""
+        return self._broken
 
     def open(self) -> StateStore:
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
@@ -77,8 +122,15 @@ class StateStore:
         except BaseException:
             self._lock.release()
             raise
+        self._durable_seq = self.state.last_event_seq
         self._open = True
         return self
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise StoreBroken(self._broken)
+        if not self._open:
+            raise RuntimeError("StateStore used before open()")
 
     def record(self, events: Sequence[Event]) -> None:
         """Apply events in order and append them as one fsynced batch.
@@ -86,10 +138,9 @@ class StateStore:
         Each event is encoded (refusing values JSON cannot carry) and applied (refusing broken
         invariants) before anything is written. If one is refused, the events before it, which
         did apply, are still written, so the log and the state never disagree; then the error is
-        raised.
+        raised. If the write fails, the state is rolled back to the log and WriteFailed raised.
         """
-        if not self._open:
-            raise RuntimeError("StateStore.record() before open()")
+        self._check_usable()
         state = self.state
         lines: list[bytes] = []
         error: Exception | None = None
@@ -104,32 +155,64 @@ class StateStore:
             lines.append(line)
         if lines:
             if self.fsync_each_batch:
-                self._log.append_lines(lines)
+                self._append(lines, fsync=True)
             else:
                 self._buffer.extend(lines)
                 if len(self._buffer) >= 16384:
-                    self._log.append_lines(self._buffer, fsync=False)
-                    self._buffer = []
+                    lines, self._buffer = self._buffer, []
+                    self._append(lines, fsync=False)
         if error is not None:
             raise error
 
+    def _append(self, lines: list[bytes], fsync: bool) -> None:
+        try:
+            self._log.append_lines(lines, fsync=fsync)
+        except OSError as exc:
+            self._fail(self.paths.log, exc)
+        self._durable_seq += len(lines)
+
+    def _fail(self, path: Path, exc: OSError) -> NoReturn:
+        """Mark the store broken, roll the state back to the log, raise the one-line error."""
+        message = _write_failure(path, exc, self._durable_seq)
+        self._broken = message
+        self._buffer = []
+        if self.state.last_event_seq != self._durable_seq:
+            self._roll_back()
+        raise WriteFailed(message, self._durable_seq) from None
+
+    def _roll_back(self) -> None:
+        """Make the live state (the very object callers hold) the log's state again: events
+        applied in memory whose batch never reached the log are undone."""
+        try:
+            rebuilt = load_state(self.paths, use_snapshot=False)
+        except (StoreError, OSError):
+            return  # the store stays broken; the next start refuses or repairs the log
+        for name in State.__slots__:
+            setattr(self.state, name, getattr(rebuilt, name))
+
     def flush(self) -> None:
         """Write and fsync anything buffered (only buffered stores hold anything back)."""
+        self._check_usable()
         if self._buffer:
-            self._log.append_lines(self._buffer)
-            self._buffer = []
+            lines, self._buffer = self._buffer, []
+            self._append(lines, fsync=True)
 
     def save_snapshot(self) -> int:
         self.flush()  # the snapshot must never be ahead of the log on disk
-        return save_snapshot(self.paths.snapshot, self.state)
+        try:
+            return save_snapshot(self.paths.snapshot, self.state)
+        except OSError as exc:
+            self._fail(self.paths.snapshot, exc)
 
     def close(self, snapshot: bool = True) -> None:
+        """Flush, save the snapshot and release the lock; a broken store only releases it."""
         if not self._open:
             return
         try:
-            self.flush()
-            if snapshot and self.state.last_event_seq:
-                self.save_snapshot()
+            if self._broken is None:
+                self.flush()
+                if snapshot and self.state.last_event_seq:
+                    self.save_snapshot()
         finally:
             self._open = False
             self._lock.release()
