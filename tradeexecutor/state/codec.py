@@ -69,6 +69,8 @@ def _decode_decimal(value: Any) -> Decimal:
 def _decode_int(value: Any) -> int:
     if type(value) is not int:
         raise SerialisationError(f"expected an integer, got {value!r}")
+    if not -(2**53) < value < 2**53:
+        raise SerialisationError(f"expected an integer below 2^53 (a JavaScript safe integer), got {value}")
     return value
 
 

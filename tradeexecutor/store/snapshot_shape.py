@@ -26,7 +26,7 @@ _SAFE = 2**53
 def _shown(value: Any) -> str:
     kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
             dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)  # fmt: skip
-    text = orjson.dumps(value).decode() if not isinstance(value, (dict, list)) else ""
+    text = orjson.dumps(value).decode() if not isinstance(value, (dict, list, type(None))) else ""
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{kind} {text}".rstrip()

@@ -1,0 +1,254 @@
+"""Start-up trusts neither the snapshot nor a record just because its checksum is right.
+
+An edited snapshot, a snapshot copied from another executor, a snapshot field of the wrong type
+and a CRC-valid record the reducer refuses are each refused before anything is appended, naming
+the place and the `repair` command; `repair` then cuts the log at the impossible record.
+"""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tradeexecutor.cli.main import main
+from tradeexecutor.repair.log import apply_log_repair, plan_log_repair
+from tradeexecutor.state.events import DepositMade, Event, FillReceived
+from tradeexecutor.state.values import utc
+from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot
+from tradeexecutor.store.eventlog import encode_line
+from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.snapshot import load_snapshot
+from tradeexecutor.store.state_store import StateStore, load_state
+from tradeexecutor.testing.scenario import Scenario
+
+T = utc(2026, 1, 1)
+
+
+def _write_state(folder: Path, executor_id: str = "t", scenario_id: str = "test") -> StatePaths:
+    scenario = Scenario(executor_id=scenario_id)
+    store = StateStore(folder, executor_id).open()
+    store.record(scenario.setup())
+    for event in scenario.closed_positions(3):
+        store.record([event])
+    store.close(snapshot=True)
+    return store.paths
+
+
+def _hint(paths: StatePaths) -> str:
+    return f"run `trade-executor repair --state-dir {paths.state_dir} --id {paths.executor_id}` to fix it (it backs up first)"
+
+
+def _raw_line(record: dict[str, Any]) -> bytes:
+    """A log line with a valid checksum around any JSON object (what a buggy writer could leave)."""
+    head = orjson.dumps(record)[:-1]
+    return b'%s,"crc":"%08x"}\n' % (head, zlib.crc32(head))
+
+
+def _replace_line(paths: StatePaths, seq: int, line: bytes) -> int:
+    """Put `line` in place of record `seq`; returns the byte offset of that line."""
+    lines = paths.log.read_bytes().splitlines(keepends=True)
+    lines[seq - 1] = line
+    paths.log.write_bytes(b"".join(lines))
+    return sum(len(x) for x in lines[: seq - 1])
+
+
+def _snapshot_raw(paths: StatePaths) -> dict[str, Any]:
+    raw: dict[str, Any] = orjson.loads(paths.snapshot.read_bytes())
+    return raw
+
+
+# --- impossible records before the snapshot point ----------------------------------------------
+
+IMPOSSIBLE: list[tuple[int, Event | dict[str, Any], str]] = [
+    (6, DepositMade(T, "USDT", Decimal("-5"), "initial deposit"),
+     "the event does not apply: DepositMade refused: deposit amount -5 must be positive"),
+    (6, DepositMade(T, "USDT", Decimal("0"), "initial deposit"),
+     "the event does not apply: DepositMade refused: deposit amount 0 must be positive"),
+    (9, FillReceived(utc(2026, 1, 1, 0, 0, 1), 1, Decimal("5"), Decimal("30000"), Decimal("0.1"), "USDT", "f1"),
+     "the event does not apply: FillReceived refused: fill of 5 exceeds the 0.0125 left of trade 1"),
+    (9, FillReceived(utc(2026, 1, 1, 0, 0, 1), 99, Decimal("0.0125"), Decimal("30000"), Decimal("0.1"), "USDT", "f1"),
+     "the event does not apply: FillReceived refused: unknown trade id 99"),
+    (9, FillReceived(utc(2026, 1, 1, 0, 0, 1), 1, Decimal("0.0125"), Decimal("30000"), Decimal("-0.1"), "USDT", "f1"),
+     "the event does not apply: FillReceived refused: fee -0.1 must not be negative"),
+    (9, {"seq": 9, "type": "bogus_happened", "at": "2026-01-01T00:00:01.000Z", "data": {}},
+     "unknown event type 'bogus_happened'"),
+    (9, {"seq": 9, "type": "order_cancelled", "at": "2026-01-01T00:00:01.000Z", "data": {"trade_id": 2**60, "reason": ""}},
+     "order_cancelled: expected an integer below 2^53 (a JavaScript safe integer), got 1152921504606846976"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("seq", "record", "problem"), IMPOSSIBLE, ids=[p for _, _, p in IMPOSSIBLE])
+def test_a_crc_valid_impossible_record_before_the_snapshot_is_refused_and_repair_cuts_there(
+    tmp_path: Path, seq: int, record: Event | dict[str, Any], problem: str
+) -> None:
+    paths = _write_state(tmp_path)
+    records_before = paths.log.read_bytes().count(b"\n")
+    line = encode_line(seq, record) if isinstance(record, Event) else _raw_line(record)
+    offset = _replace_line(paths, seq, line)
+    log_before = paths.log.read_bytes()
+
+    with pytest.raises(CorruptLog) as caught:
+        StateStore(tmp_path, "t").open()
+    assert str(caught.value) == (
+        f"event log {paths.log} is damaged at line {seq} (byte {offset}): {problem}; {_hint(paths)}"
+    )
+    assert paths.log.read_bytes() == log_before  # nothing appended
+
+    plan = plan_log_repair(paths)
+    assert plan is not None
+    assert (plan.damaged_line, plan.kept_records, plan.kept_bytes) == (seq, seq - 1, offset)
+    assert plan.problem == problem
+    assert plan.needs_confirmation  # good records after the impossible one are dropped
+    assert plan.later_lines == records_before - seq
+    apply_log_repair(plan)
+    store = StateStore(tmp_path, "t").open()
+    assert store.state.last_event_seq == seq - 1
+    store.close()
+
+
+def test_the_cli_refuses_an_impossible_record_with_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _write_state(tmp_path)
+    offset = _replace_line(paths, 6, encode_line(6, DepositMade(T, "USDT", Decimal("-5"))))
+    assert main(["show", "--state-dir", str(tmp_path), "--id", "t"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: event log {paths.log} is damaged at line 6 (byte {offset}): the event does not apply: "
+        f"DepositMade refused: deposit amount -5 must be positive; {_hint(paths)}\n"
+    )
+
+
+# --- snapshots that do not match their log -------------------------------------------------------
+
+
+def test_a_reserve_edited_by_hand_in_the_snapshot_is_refused_naming_the_field(tmp_path: Path) -> None:
+    paths = _write_state(tmp_path)
+    raw = _snapshot_raw(paths)
+    real = raw["portfolio"]["reserves"]["USDT"]
+    raw["portfolio"]["reserves"]["USDT"] = "2000000"
+    paths.snapshot.write_bytes(orjson.dumps(raw))
+    log_before = paths.log.read_bytes()
+    with pytest.raises(CorruptSnapshot) as caught:
+        StateStore(tmp_path, "t").open()
+    assert str(caught.value) == (
+        f"snapshot {paths.snapshot} does not match its log {paths.log} at seq {raw['last_event_seq']}: "
+        f'portfolio.reserves.USDT is "2000000" in the snapshot but "{real}" in the state rebuilt from the log '
+        f"(was the snapshot edited?); {_hint(paths)}"
+    )
+    assert paths.log.read_bytes() == log_before
+    # repair sets the snapshot aside and leaves the log; start-up then rebuilds it.
+    plan = plan_log_repair(paths)
+    assert plan is not None and not plan.changes_log
+    assert plan.snapshot_problem == f"it differs from the state rebuilt from the log at event {raw['last_event_seq']}"
+    apply_log_repair(plan)
+    with StateStore(tmp_path, "t") as store:
+        assert str(store.state.cash()) == real
+
+
+def test_a_snapshot_older_than_the_log_is_checked_at_its_own_seq(tmp_path: Path) -> None:
+    paths = _write_state(tmp_path)
+    scenario = Scenario()
+    with StateStore(tmp_path, "t") as store:
+        scenario.next_trade_id, scenario.next_position_id = 7, 4
+        store.record(scenario.round_trip(Decimal("0.0125"), Decimal("30000"), Decimal("30100")))
+        store.close(snapshot=False)
+    raw = _snapshot_raw(paths)
+    assert raw["last_event_seq"] < paths.log.read_bytes().count(b"\n")
+    raw["cycle"] = 1
+    paths.snapshot.write_bytes(orjson.dumps(raw))
+    with pytest.raises(CorruptSnapshot, match=rf"at seq {raw['last_event_seq']}: cycle is 1 in the snapshot but 0 in"):
+        load_state(paths)
+
+
+def test_a_snapshot_of_another_executor_is_blamed_on_the_snapshot(tmp_path: Path) -> None:
+    paths = _write_state(tmp_path / "a", "t", scenario_id="test")
+    other = _write_state(tmp_path / "b", "t", scenario_id="other")
+    paths.snapshot.write_bytes(other.snapshot.read_bytes())
+    expected = (
+        f"snapshot {paths.snapshot} belongs to executor 'other', but its log {paths.log} is executor 'test''s "
+        f"(was the snapshot copied from another executor?); {_hint(paths)}"
+    )
+    with pytest.raises(CorruptSnapshot) as caught:
+        StateStore(tmp_path / "a", "t").open()
+    assert str(caught.value) == expected
+    # Also when the foreign snapshot is ahead of a shorter log (was: "events are missing from the log").
+    lines = paths.log.read_bytes().splitlines(keepends=True)
+    paths.log.write_bytes(b"".join(lines[:8]))
+    with pytest.raises(CorruptSnapshot) as caught:
+        load_state(paths)
+    assert str(caught.value) == expected
+
+
+# --- snapshot fields of the wrong type -----------------------------------------------------------
+
+BAD_FIELDS: list[tuple[str, Any, str]] = [
+    ("cycle", "abc", 'cycle is a string "abc", expected a whole number 0..2^53-1'),
+    ("cycle", 1e40, "cycle is a number 1e+40, expected a whole number 0..2^53-1"),
+    ("cycle", -1, "cycle is a number -1, expected a whole number 0..2^53-1"),
+    ("cycle", True, "cycle is a boolean true, expected a whole number 0..2^53-1"),
+    ("portfolio.reserves.USDT", 5, "portfolio.reserves.USDT is a number 5, expected a decimal string >= 0"),
+    ("portfolio.reserves.USDT", "lots", 'portfolio.reserves.USDT is a string "lots", expected a decimal string >= 0'),
+    ("portfolio.reserves.USDT", "NaN", 'portfolio.reserves.USDT is a string "NaN", expected a decimal string >= 0'),
+    ("created_at", "yesterday", 'created_at is a string "yesterday", expected an ISO 8601 UTC timestamp string'),
+    ("portfolio.next_trade_id", None, "portfolio.next_trade_id is null, expected a positive whole number (an id)"),
+    ("portfolio.closed_positions.1.trades.1.side", "up", 'portfolio.closed_positions.1.trades.1.side is a string "up", expected one of buy, sell'),
+    ("valuations", {}, "valuations is an object, expected a list"),
+    ("portfolio.next_position_id", "DELETE", "portfolio.next_position_id is missing"),
+    ("surprise", 1, "surprise is not a field of the snapshot"),
+]  # fmt: skip
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = raw
+    for name in parents:
+        node = node[name]
+    if value == "DELETE":
+        del node[last]
+    else:
+        node[last] = value
+
+
+@pytest.mark.parametrize(("field", "value", "problem"), BAD_FIELDS, ids=[f"{f}={v!r}" for f, v, _ in BAD_FIELDS])
+def test_a_snapshot_field_of_the_wrong_type_is_refused_naming_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: Any, problem: str
+) -> None:
+    paths = _write_state(tmp_path)
+    raw = _snapshot_raw(paths)
+    _set(raw, field, value)
+    paths.snapshot.write_bytes(orjson.dumps(raw))
+    expected = f"snapshot {paths.snapshot} has a bad field: {problem}; {_hint(paths)}"
+    for read in (lambda: StateStore(tmp_path, "t").open(), lambda: load_snapshot(paths.snapshot)):
+        with pytest.raises(CorruptSnapshot) as caught:
+            read()
+        assert str(caught.value) == expected
+    assert main(["show", "--state-dir", str(tmp_path), "--id", "t"]) == 2
+    assert capsys.readouterr().err == f"error: {expected}\n"
+
+
+def test_a_bad_last_event_seq_is_named_not_a_type_error(tmp_path: Path) -> None:
+    paths = _write_state(tmp_path)
+    raw = _snapshot_raw(paths)
+    raw["last_event_seq"] = "12"
+    paths.snapshot.write_bytes(orjson.dumps(raw))
+    with pytest.raises(CorruptSnapshot) as caught:
+        StateStore(tmp_path, "t").open()
+    assert str(caught.value) == (
+        f'snapshot {paths.snapshot} has a bad field: last_event_seq is a string "12", expected a whole number '
+        f"0..2^53-1; {_hint(paths)}"
+    )
+
+
+def test_every_snapshot_error_names_the_repair_command(tmp_path: Path) -> None:
+    paths = _write_state(tmp_path)
+    for data in (b"{not json", b"[1, 2]", b'{"schema_version": 99}', b'{"schema_version": "1"}'):
+        paths.snapshot.write_bytes(data)
+        with pytest.raises(CorruptSnapshot) as caught:
+            StateStore(tmp_path, "t").open()
+        assert str(caught.value).endswith(_hint(paths)), str(caught.value)
