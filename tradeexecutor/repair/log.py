@@ -14,6 +14,7 @@ those records, and the caller must get an explicit confirmation before applying 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -273,7 +274,8 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
 
     Holds the writer lock throughout, and refuses if either file changed since the plan was made,
     so a plan is never applied to files it did not look at. Every step is fsynced before the next,
-    so a crash part-way leaves a state that start-up refuses and repair can plan again.
+    so a crash part-way leaves a state that start-up refuses and repair can plan again. If the
+    backup cannot be written (a full disk), the partial backup is removed and nothing is changed.
     """
     paths = plan.paths
     lock = WriterLock(paths.lock)
@@ -285,31 +287,61 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
                 "run `trade-executor repair` again"
             )
         now = (clock or wall_clock)()
+        backup, actions = _back_up(plan, now)
+        if plan.snapshot_stamp is not None and plan.snapshot_problem is not None:
+            os.replace(paths.snapshot, backup / paths.snapshot.name)
+            fsync_dir(backup)
+            fsync_dir(paths.state_dir)
+            actions.append(f"moved {paths.snapshot.name} into {backup.name} ({plan.snapshot_problem})")
+        try:
+            if plan.add_newline:
+                _append_newline(paths.log)
+                actions.append(f"added the missing line end to line {plan.damaged_line} of {paths.log.name}")
+            elif plan.dropped_bytes:
+                _truncate(paths.log, plan.kept_bytes)
+                actions.append(
+                    f"truncated {paths.log.name} to {plan.kept_bytes} bytes (records 1..{plan.kept_records}), "
+                    f"dropping {plan.dropped_bytes} bytes from line {plan.damaged_line}"
+                )
+        except OSError as exc:
+            done = "; ".join(actions)
+            raise RepairError(f"{_os_problem(exc)} while repairing {paths.log}; so far: {done}") from None
+        return LogRepairResult(backup, actions)
+    finally:
+        lock.release()
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return exc.strerror or str(exc)
+
+
+def _back_up(plan: LogRepairPlan, now: datetime) -> tuple[Path, list[str]]:
+    """Copy the log (and a snapshot that stays) into a new backup folder, durably. On failure
+    the partial folder is removed and RepairError says what happened: nothing was changed."""
+    paths = plan.paths
+    backup: Path | None = None
+    try:
         backup = _make_backup_dir(paths, now)
         actions = []
         _copy_durably(paths.log, backup / paths.log.name)
         actions.append(f"copied {paths.log.name} ({plan.log_size} bytes) to {backup}")
-        if plan.snapshot_stamp is not None:
-            if plan.snapshot_problem is not None:
-                os.replace(paths.snapshot, backup / paths.snapshot.name)
-                actions.append(f"moved {paths.snapshot.name} into {backup.name} ({plan.snapshot_problem})")
-            else:
-                _copy_durably(paths.snapshot, backup / paths.snapshot.name)
-                actions.append(f"copied {paths.snapshot.name} to {backup.name}")
+        if plan.snapshot_stamp is not None and plan.snapshot_problem is None:
+            _copy_durably(paths.snapshot, backup / paths.snapshot.name)
+            actions.append(f"copied {paths.snapshot.name} to {backup.name}")
         fsync_dir(backup)
         fsync_dir(paths.state_dir)
-        if plan.add_newline:
-            _append_newline(paths.log)
-            actions.append(f"added the missing line end to line {plan.damaged_line} of {paths.log.name}")
-        elif plan.dropped_bytes:
-            _truncate(paths.log, plan.kept_bytes)
-            actions.append(
-                f"truncated {paths.log.name} to {plan.kept_bytes} bytes (records 1..{plan.kept_records}), "
-                f"dropping {plan.dropped_bytes} bytes from line {plan.damaged_line}"
-            )
-        return LogRepairResult(backup, actions)
-    finally:
-        lock.release()
+    except OSError as exc:
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+        target = backup or paths.state_dir
+        raise RepairError(
+            f"{_os_problem(exc)} while backing up {paths.log.name} into {target}: "
+            f"{'free space' if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 'fix that'} and run repair again; "
+            "nothing was changed"
+        ) from None
+    return backup, actions
 
 
 def _make_backup_dir(paths: StatePaths, now: datetime) -> Path:

@@ -270,7 +270,8 @@ def _record_encoder(
     lines.append(f"    return (TEMPLATE % (seq, format_time(event.at){values})).encode()")
     scope = dict(namespace, format_time=format_time, TEMPLATE=template)
     exec("\n".join(lines), scope)  # noqa: S102 - generated from our own dataclass fields
-    return scope["record"]
+    templated_record: Callable[[int, Event], bytes] = scope["record"]
+    return templated_record
 
 
 def _codec(cls: type[Event]) -> _EventCodec:
