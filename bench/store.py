@@ -176,8 +176,8 @@ def main() -> int:
             for seq, event in enumerate(tail, start=len(base) + 1):
                 handle.write(encode_line(seq, event))
 
-        def start() -> State:
-            store = StateStore(folder, "startup").open()
+        def start(executor_id: str = "startup") -> State:
+            store = StateStore(folder, executor_id).open()
             store.close(snapshot=False)
             return store.state
 
@@ -185,6 +185,17 @@ def main() -> int:
         assert started.last_event_seq == len(base) + len(tail)
         print(f"startup_tail_events: {len(tail)}")
         print(f"startup_s: {startup_s:.3f}")
+
+        # Start-up on a 100,000-event live-like log whose snapshot is at its end (a clean stop).
+        scenario = Scenario(realistic_ids=True)
+        events = [*scenario.setup(), *scenario.cycles(int((100_000 // scale - 6) / per_cycle))]
+        log_paths = StatePaths(folder, "startup-log")
+        write_log(log_paths.log, iter(events))
+        save_snapshot(log_paths.snapshot, fold(events))
+        startup_log_s, started = timed(lambda: start("startup-log"), repeat=3)
+        assert started.last_event_seq == len(events)
+        print(f"startup_log_events: {len(events)}")
+        print(f"startup_log_s: {startup_log_s:.3f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
