@@ -17,6 +17,7 @@ from typing import Any
 
 from tradeexecutor.analysis.performance import statistics_from_state
 from tradeexecutor.analysis.statistics import Statistics, format_statistics
+from tradeexecutor.app import run_config as run_config_module
 from tradeexecutor.clock import wall_clock
 from tradeexecutor.execution.simulated import SimulatedVenue, SimulatedVenueConfig
 from tradeexecutor.execution.venue import Venue
@@ -73,6 +74,7 @@ class SessionConfig:
     decide_timeout: float | None = None
     #: Intents carried out per cycle; the excess is refused (recorded as one intent_refused).
     max_intents_per_cycle: int = DEFAULT_MAX_INTENTS_PER_CYCLE
+    #: Resume even though the run configuration differs from the recorded one (and record the change).
     accept_config_change: bool = False
 
     def hook_time_limit(self) -> float | None:
@@ -183,6 +185,9 @@ def run_session(
     )
     store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=not backtest).open()
     try:
+        configured = run_config_module.from_session(config, strategy, candles)
+        event = run_config_module.configuration_event(store.state, configured, config.accept_config_change)
+        run_config = replace(run_config, configured=event)
         runner = CycleRunner(
             store,
             strategy,
@@ -250,7 +255,9 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             if initial <= 0:
                 raise RunSetupError(f"the account holds no {market['quote']} to trade with")
         else:
-            initial = config.initial_cash
+            initial = run_config_module.recorded_initial_cash(store.state, config.initial_cash)
+        configured = run_config_module.from_session(config, strategy, [], initial)
+        event = run_config_module.configuration_event(store.state, configured, config.accept_config_change)
         run_config = RunConfig(
             executor_id=config.executor_id,
             mode="live",
@@ -266,6 +273,7 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             reconcile_every=config.reconcile_every,
             decide_timeout=config.hook_time_limit(),
             max_intents_per_cycle=config.max_intents_per_cycle,
+            configured=event,
         )
         runner = CycleRunner(store, strategy, venue, history, run_config, clock=wall, progress=progress, feed=iter(feed))
         outcome = runner.run()

@@ -290,6 +290,30 @@ class PairRulesRecorded(Event):
     min_notional: Decimal | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class RunConfigured(Event):
+    """The configuration a run uses (strategy and its source digest, parameters, fees, pair,
+    data and its digest and range). Recorded when a state is created, and on resume when the
+    operator accepted a change (listed in `accepted_changes`) or none was recorded before."""
+
+    type_name: ClassVar[str] = "run_configured"
+    strategy: str
+    strategy_sha256: str
+    mode: str
+    pair: str
+    fee: Decimal
+    slippage_bps: Decimal
+    fill_at: str
+    initial_cash: Decimal
+    data: str
+    data_sha256: str | None
+    data_first_at: datetime | None
+    data_last_at: datetime | None
+    exchange_url: str | None
+    parameters: dict[str, str] = field(default_factory=dict)
+    accepted_changes: tuple[str, ...] = ()
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
@@ -321,6 +345,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StrategyFailed,
         ExchangeDifference,
         PairRulesRecorded,
+        RunConfigured,
     )
 }
 

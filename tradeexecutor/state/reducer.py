@@ -39,6 +39,7 @@ from tradeexecutor.state.events import (
     PositionFrozen,
     PositionUnfrozen,
     RepairApplied,
+    RunConfigured,
     StateCreated,
     StrategyDecided,
     StrategyFailed,
@@ -50,6 +51,7 @@ from tradeexecutor.state.events import (
 from tradeexecutor.state.identifiers import Asset, PairKind, TradingPair
 from tradeexecutor.state.position import Direction, Position, PositionStatus
 from tradeexecutor.state.refusals import Refusal
+from tradeexecutor.state.run_configuration import RunConfiguration
 from tradeexecutor.state.state import VALUATION_CONTEXT, State
 from tradeexecutor.state.trade import FINISHED, TRANSITIONS, Fill, OrderType, Side, Trade, TradeStatus
 from tradeexecutor.state.uptime import Run
@@ -625,6 +627,35 @@ def _strategy_state_changed(state: State, event: StrategyStateChanged) -> None:
     if not event.to_state:
         raise InvalidEvent(event, "to_state is empty")
     state.strategy_states[event.machine] = event.to_state
+
+
+@handles(RunConfigured)
+def _run_configured(state: State, event: RunConfigured) -> None:
+    for name in ("strategy", "mode", "pair", "fill_at", "data"):
+        if not getattr(event, name):
+            raise InvalidEvent(event, f"{name} is empty")
+    for name in ("strategy_sha256", "data_sha256"):
+        digest = getattr(event, name)
+        if digest is not None and (len(digest) != 64 or digest.strip("0123456789abcdef")):
+            raise InvalidEvent(event, f"{name} {digest!r} is not a sha256 hex digest")
+    if not (0 <= event.fee < 1):
+        raise InvalidEvent(event, f"fee {event.fee} is outside 0..1")
+    if event.slippage_bps < 0:
+        raise InvalidEvent(event, f"slippage_bps {event.slippage_bps} is negative")
+    if event.initial_cash <= 0:
+        raise InvalidEvent(event, f"initial_cash {event.initial_cash} must be positive")
+    first, last = event.data_first_at, event.data_last_at
+    if first is not None and last is not None and last < first:
+        raise InvalidEvent(event, f"data_last_at {last} is before data_first_at {first}")
+    if any(not change for change in event.accepted_changes):
+        raise InvalidEvent(event, "an accepted change is empty")
+    if state.run_configuration is not None and not event.accepted_changes:
+        raise InvalidEvent(event, "the configuration was recorded already: a new one must list its accepted changes")
+    state.run_configuration = RunConfiguration(
+        event.strategy, event.strategy_sha256, event.mode, event.pair, event.fee, event.slippage_bps,
+        event.fill_at, event.initial_cash, event.data, event.data_sha256, first, last, event.exchange_url,
+        dict(event.parameters),
+    )  # fmt: skip
 
 
 def fold(events: Any, state: State | None = None) -> State:

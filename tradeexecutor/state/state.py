@@ -14,6 +14,7 @@ from typing import Any
 from tradeexecutor.state.identifiers import Asset, TradingPair
 from tradeexecutor.state.portfolio import Portfolio
 from tradeexecutor.state.refusals import Refusals
+from tradeexecutor.state.run_configuration import RunConfiguration
 from tradeexecutor.state.uptime import Uptime
 from tradeexecutor.state.valuation import ValuationPoint
 from tradeexecutor.state.values import ZERO, format_optional_time, parse_decimal, parse_optional_time
@@ -42,6 +43,8 @@ class State:
     last_prices: dict[int, Decimal] = field(default_factory=dict)
     first_prices: dict[int, Decimal] = field(default_factory=dict)
     refusals: Refusals = field(default_factory=Refusals)
+    #: The configuration of the latest `run_configured` event; None in states from before it existed.
+    run_configuration: RunConfiguration | None = None
 
     def cash(self) -> Decimal:
         """The reserve in the reserve currency (zero before the state is created)."""
@@ -61,7 +64,7 @@ class State:
             return self.cash() + self.positions_value()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "executor_id": self.executor_id,
             "created_at": format_optional_time(self.created_at),
@@ -78,10 +81,14 @@ class State:
             "first_prices": {str(k): str(v) for k, v in self.first_prices.items()},
             "refusals": self.refusals.to_dict(),
         }
+        if self.run_configuration is not None:  # absent in states that never recorded one
+            data["run_configuration"] = self.run_configuration.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> State:
         pairs = {int(k): TradingPair.from_dict(p) for k, p in data["pairs"].items()}
+        run_configuration = data.get("run_configuration")
         return cls(
             schema_version=data["schema_version"],
             executor_id=data["executor_id"],
@@ -98,4 +105,5 @@ class State:
             last_prices={int(k): parse_decimal(v) for k, v in data["last_prices"].items()},
             first_prices={int(k): parse_decimal(v) for k, v in data["first_prices"].items()},
             refusals=Refusals.from_dict(data.get("refusals")),
+            run_configuration=None if run_configuration is None else RunConfiguration.from_dict(run_configuration),
         )

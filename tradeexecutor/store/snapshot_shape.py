@@ -208,6 +208,32 @@ _BALANCE_UPDATE = obj(
     }
 )
 
+def _sha256(value: Any, path: str) -> None:
+    if type(value) is not str or len(value) != 64 or value.strip("0123456789abcdef"):
+        _fail(path, "a sha256 digest (64 hex digits)", value)
+
+
+_SHA256 = _sha256
+
+_RUN_CONFIGURATION = obj(
+    {
+        "strategy": _NAME,
+        "strategy_sha256": _SHA256,
+        "mode": _NAME,
+        "pair": _NAME,
+        "fee": decimal("non_negative"),
+        "slippage_bps": decimal("non_negative"),
+        "fill_at": _NAME,
+        "initial_cash": decimal("positive"),
+        "data": _NAME,
+        "data_sha256": optional(_SHA256),
+        "data_first_at": optional(timestamp),
+        "data_last_at": optional(timestamp),
+        "exchange_url": optional(_TEXT),
+        "parameters": mapping(_TEXT),
+    }
+)
+
 _STATE = obj(
     {
         "schema_version": integer(1),
@@ -244,7 +270,8 @@ _STATE = obj(
         "strategy_states": mapping(_NAME),
         "last_prices": mapping(decimal("positive"), id_keys=True),
         "first_prices": mapping(decimal("positive"), id_keys=True),
-    }
+    },
+    {"run_configuration": _RUN_CONFIGURATION},
 )
 
 

@@ -109,6 +109,8 @@ class RunConfig:
     decide_timeout: float | None = None
     #: Intents carried out per cycle; the excess is refused with one `intent_refused` event.
     max_intents_per_cycle: int = DEFAULT_MAX_INTENTS_PER_CYCLE
+    #: Makes the `run_configured` event recorded before `executor_started` (None: nothing changed).
+    configured: Callable[[datetime], Event] | None = None
 
 
 @dataclass
@@ -270,6 +272,8 @@ class CycleRunner:
             raise RunSetupError(f"the decide timeout must be a number of seconds >= 0, got {self.config.decide_timeout}")
         pair = self._ensure_created(created_at)
         started_at = clock() if clock else first_at
+        if self.config.configured is not None:
+            self.store.record([self.config.configured(started_at)])
         self.store.record([ExecutorStarted(started_at, __version__, self.config.mode)])
         self._recover(started_at)
         self.run_state.started(
