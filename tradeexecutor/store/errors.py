@@ -43,15 +43,20 @@ class InvalidExecutorId(StoreError):
     """An executor id that cannot name files safely."""
 
 
-class WriteFailed(StoreError):
+class WriteFailed(StoreError, OSError):
     """Writing the log or the snapshot failed (a full disk, a file size limit, an I/O error).
 
     The log is left at its last whole record (`durable_seq`); the store that raised this is broken
-    and refuses further records and snapshots, so the process stops."""
+    and refuses further records and snapshots, so the process stops. It is an OSError too, with
+    the failed call's errno, so callers that tell a full disk from other failures still can."""
 
-    def __init__(self, message: str, durable_seq: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, durable_seq: int, cause: OSError) -> None:
+        OSError.__init__(self, cause.errno, cause.strerror, cause.filename)
+        self.message = message
         self.durable_seq = durable_seq
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class StoreBroken(StoreError):

@@ -178,7 +178,7 @@ class StateStore:
         self._buffer = []
         if self.state.last_event_seq != self._durable_seq:
             self._roll_back()
-        raise WriteFailed(message, self._durable_seq) from None
+        raise WriteFailed(message, self._durable_seq, exc) from None
 
     def _roll_back(self) -> None:
         """Make the live state (the very object callers hold) the log's state again: events
