@@ -293,7 +293,7 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_money(
         # A clean run settles what the kills left under way (and closes the position); then the
         # exchange stops moving.
         clean = subprocess.run(
-            command(12, "--param", "mode=wind_down"),
+            command(12, "--param", "mode=wind_down", "--accept-config-change"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             timeout=120,

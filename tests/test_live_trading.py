@@ -165,6 +165,7 @@ def live(
     reconcile_every: int = 0,
     after_cycle: Callable[[int], None] | None = None,
     advance: bool = True,
+    accept_config_change: bool = False,
     **parameters: str,
 ) -> SessionResult:
     """Run a live session; after each cycle `after_cycle(n)` runs, then the exchange advances."""
@@ -188,6 +189,7 @@ def live(
         cycle_duration=0.0,
         reconcile_every=reconcile_every,
         clock=candle_clock(fake),
+        accept_config_change=accept_config_change,
     )
     result = run_session(config, progress=progress)
     assert result.outcome.crash is None, result.outcome.crash
@@ -340,7 +342,7 @@ def test_fill_that_happened_while_the_executor_was_stopped_is_applied_at_start_u
     (order,) = exchange.orders()
     assert order.status == "FILLED"
 
-    second = live(exchange, strategy_file, state_dir, cycles=1, mode="idle")
+    second = live(exchange, strategy_file, state_dir, cycles=1, mode="idle", accept_config_change=True)
     trade = second.outcome.state.portfolio.trades[1]
     assert trade.status is TradeStatus.filled
     assert [f.exchange_trade_id for f in trade.fills] == [str(f.trade_id) for f in order.fills]
@@ -579,7 +581,7 @@ def test_order_the_exchange_accepts_late_is_not_declared_never_sent(
     # verdict, since the exchange may still accept a request it holds.
     assert trade.status is not TradeStatus.cancelled, trade.status_reason
     # The next start finds the order by its client order id and records its fill.
-    again = live(exchange, strategy_file, tmp_path / "state", cycles=1, mode="idle")
+    again = live(exchange, strategy_file, tmp_path / "state", cycles=1, mode="idle", accept_config_change=True)
     trade = again.outcome.state.portfolio.trades[1]
     assert trade.status is TradeStatus.filled
     assert trade.exchange_order_id == str(order.order_id)

@@ -181,3 +181,27 @@ def test_the_cli_refuses_a_changed_fee_with_one_line_and_exit_2(
     capsys.readouterr()
     assert main([*args, "--fee", "0.002", "--pair", "ETH/USDT"]) == 2
     assert capsys.readouterr().err == "error: " + MESSAGE.format("pair BTC/USDT -> ETH/USDT, fee 0.001 -> 0.002") + "\n"
+
+
+
+def test_live_mode_records_the_exchange_instead_of_a_file_digest(tmp_path: Path) -> None:
+    from test_live_trading import STRATEGY, FakeExchange, live, wave_candles
+
+    strategy = tmp_path / "live_strategy.py"
+    strategy.write_text(STRATEGY)
+    fake = FakeExchange(wave_candles(400), balances={"USDT": "10000"})
+    fake.start()
+    try:
+        state_dir = tmp_path / "state"
+        first = live(fake, strategy, state_dir, cycles=1, mode="idle")
+        (event,) = _configured(first.paths)
+        assert (event.mode, event.data, event.exchange_url) == ("live", "exchange binance 1m", fake.url)
+        assert (event.data_sha256, event.data_first_at, event.data_last_at) == (None, None, None)
+        assert event.initial_cash == Decimal("10000")  # what the account held, not --initial-cash
+        live(fake, strategy, state_dir, cycles=1, mode="idle")  # same configuration: resumes
+        with pytest.raises(RunSetupError) as caught:
+            live(fake, strategy, state_dir, cycles=1, mode="buy_once")
+        assert str(caught.value) == MESSAGE.format("parameter mode idle -> buy_once")
+        assert len(_configured(first.paths)) == 1
+    finally:
+        fake.stop()

@@ -76,9 +76,9 @@ IMPOSSIBLE: list[tuple[int, Event | dict[str, Any], str]] = [
     (9, FillReceived(utc(2026, 1, 1, 0, 0, 1), 1, Decimal("0.0125"), Decimal("30000"), Decimal("-0.1"), "USDT", "f1"),
      "the event does not apply: FillReceived refused: fee -0.1 must not be negative"),
     (9, {"seq": 9, "type": "bogus_happened", "at": "2026-01-01T00:00:01.000Z", "data": {}},
-     "unknown event type 'bogus_happened'"),
+     "record seq 9: unknown event type 'bogus_happened' (not one this version of tradeexecutor knows)"),
     (9, {"seq": 9, "type": "order_cancelled", "at": "2026-01-01T00:00:01.000Z", "data": {"trade_id": 2**60, "reason": ""}},
-     "order_cancelled: expected an integer below 2^53 (a JavaScript safe integer), got 1152921504606846976"),
+     "record seq 9: order_cancelled: expected an integer below 2^53 (a JavaScript safe integer), got 1152921504606846976"),
 ]  # fmt: skip
 
 

@@ -318,7 +318,7 @@ def decode_event(type_name: str, at: str, data: dict[str, Any]) -> Event:
     """Rebuild an event from its envelope; raises SerialisationError naming what is wrong."""
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
-        raise SerialisationError(f"unknown event type {type_name!r}")
+        raise SerialisationError(f"unknown event type {type_name!r} (not one this version of tradeexecutor knows)")
     codec = _CODECS.get(cls) or _codec(cls)
     try:
         return codec.decode(at, data)

@@ -116,7 +116,10 @@ class EventLog:
                     raise CorruptLog(
                         self.path, line_number, offset, f"missing member {exc.args[0]!r}", self.hint
                     ) from None
-                except (ValueError, SerialisationError) as exc:
+                except SerialisationError as exc:  # the record verifies but does not decode
+                    problem = f"record seq {expected_seq}: {exc}"
+                    raise CorruptLog(self.path, line_number, offset, problem, self.hint) from None
+                except ValueError as exc:
                     raise CorruptLog(self.path, line_number, offset, str(exc), self.hint) from None
                 end = offset + len(line)
                 yield LogRecord(seq, event, offset, end)
