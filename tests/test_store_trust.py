@@ -252,3 +252,17 @@ def test_every_snapshot_error_names_the_repair_command(tmp_path: Path) -> None:
         with pytest.raises(CorruptSnapshot) as caught:
             StateStore(tmp_path, "t").open()
         assert str(caught.value).endswith(_hint(paths)), str(caught.value)
+
+
+def test_replay_and_repair_name_a_bad_snapshot_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = _write_state(tmp_path)
+    raw = _snapshot_raw(paths)
+    raw["cycle"] = "abc"
+    paths.snapshot.write_bytes(orjson.dumps(raw))
+    problem = 'has a bad field: cycle is a string "abc", expected a whole number 0..2^53-1'
+    assert main(["replay", "--state-dir", str(tmp_path), "--id", "t"]) == 2
+    assert capsys.readouterr().err == f"error: snapshot {paths.snapshot} {problem}; {_hint(paths)}\n"
+    plan = plan_log_repair(paths)
+    assert plan is not None and plan.snapshot_problem == f"unreadable: it {problem}"
+    apply_log_repair(plan)
+    assert main(["replay", "--state-dir", str(tmp_path), "--id", "t"]) == 0  # no snapshot now: rebuilt from the log

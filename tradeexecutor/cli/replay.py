@@ -10,7 +10,7 @@ import click
 
 from tradeexecutor.cli.options import option, param_option, state_options
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import dump_state, parse_state
+from tradeexecutor.store.snapshot import dump_state, hint_for, parse_state
 from tradeexecutor.store.state_store import load_state
 
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"replay   sha256 {hashlib.sha256(dump_state(state)).hexdigest()}")
         return 0
     snapshot_bytes = paths.snapshot.read_bytes()
-    snapshot_seq = parse_state(snapshot_bytes, f"snapshot {paths.snapshot}").last_event_seq
+    snapshot_seq = parse_state(snapshot_bytes, f"snapshot {paths.snapshot}", hint_for(paths.snapshot)).last_event_seq
     replayed = load_state(paths, use_snapshot=False, until_seq=snapshot_seq)
     replay_bytes = dump_state(replayed)
     snapshot_digest = hashlib.sha256(snapshot_bytes).hexdigest()

@@ -221,7 +221,7 @@ def _read_snapshot(paths: StatePaths) -> tuple[int | None, bytes | None, str | N
     except FileNotFoundError:
         return None, None, None
     except CorruptSnapshot as exc:
-        return None, None, f"unreadable: {exc}"
+        return None, None, f"unreadable: it {exc.problem}"
     if snapshot is None:
         return None, None, None
     return snapshot.last_event_seq, data, None
