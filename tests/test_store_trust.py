@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from eventgen import event_sequences
+from hypothesis import HealthCheck, given, settings
 
 from tradeexecutor.cli.main import main
 from tradeexecutor.repair.log import apply_log_repair, plan_log_repair
@@ -266,3 +268,42 @@ def test_replay_and_repair_name_a_bad_snapshot_field(tmp_path: Path, capsys: pyt
     assert plan is not None and plan.snapshot_problem == f"unreadable: it {problem}"
     apply_log_repair(plan)
     assert main(["replay", "--state-dir", str(tmp_path), "--id", "t"]) == 0  # no snapshot now: rebuilt from the log
+
+
+# --- the shape check accepts what the store writes -----------------------------------------------
+
+
+def test_the_shape_check_and_the_schema_accept_the_rich_snapshot_with_a_run_configuration(tmp_path: Path) -> None:
+    from test_state_schema import read_json, rich_events, schema_errors, write_snapshot
+
+    from tradeexecutor.state.events import RunConfigured
+    from tradeexecutor.store.snapshot_shape import check_snapshot_shape
+
+    events = rich_events()
+    configured = RunConfigured(
+        events[-1].at, "/strategies/sma.py", "a" * 64, "paper", "BTC/USDT", Decimal("0.001"), Decimal(0),
+        "next_open", Decimal("10000"), "/data/btc.csv", "b" * 64, T, utc(2026, 2, 1), None, {"fast": "10"},
+    )  # fmt: skip
+    path, _ = write_snapshot(tmp_path, [*events, configured])
+    snapshot = read_json(path)
+    assert snapshot["run_configuration"]["parameters"] == {"fast": "10"}
+    check_snapshot_shape(snapshot)
+    assert schema_errors(snapshot) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=event_sequences())
+def test_the_shape_check_accepts_every_reachable_state(events: list[Event]) -> None:
+    from tradeexecutor.state.reducer import fold
+    from tradeexecutor.store.snapshot import dump_state
+    from tradeexecutor.store.snapshot_shape import check_snapshot_shape
+
+    check_snapshot_shape(orjson.loads(dump_state(fold(events))))
+
+
+def test_a_snapshot_in_the_older_layout_without_refusals_still_matches(tmp_path: Path) -> None:
+    paths = _write_state(tmp_path)
+    raw = _snapshot_raw(paths)
+    del raw["refusals"]  # written before refusals were summarised in the state
+    paths.snapshot.write_bytes(orjson.dumps(raw))
+    assert load_state(paths).last_event_seq == raw["last_event_seq"]

@@ -193,7 +193,8 @@ _POSITION = obj(
         "fees": decimal("non_negative"),
         "trades": mapping(lambda v, p: _TRADE(v, p), id_keys=True),
     },
-    {"closed_at": timestamp, "funding": decimal(), "mark_price": decimal("positive"), "frozen_reason": _NAME},
+    {"closed_at": timestamp, "funding": decimal(), "mark_price": decimal("positive"), "frozen_reason": _NAME,
+     "dust": decimal("positive")},  # fmt: skip
 )
 
 _BALANCE_UPDATE = obj(
@@ -234,6 +235,15 @@ _RUN_CONFIGURATION = obj(
     }
 )
 
+_REFUSALS = obj(
+    {
+        "intents": COUNT,
+        "orders": COUNT,
+        "by_reason": mapping(integer(1)),
+        "recent": array(obj({"at": timestamp, "kind": one_of("intent", "order"), "subject": _TEXT, "reason": _TEXT})),
+    }
+)
+
 _STATE = obj(
     {
         "schema_version": integer(1),
@@ -244,8 +254,11 @@ _STATE = obj(
         "last_event_seq": COUNT,
         "assets": mapping(obj({"id": _NAME, "decimals": integer(0, 36)})),
         "pairs": mapping(
-            obj({"id": ID, "symbol": _TEXT, "base": _NAME, "quote": _NAME, "venue": _TEXT,
-                 "kind": one_of("spot", "perpetual")}),  # fmt: skip
+            obj(
+                {"id": ID, "symbol": _TEXT, "base": _NAME, "quote": _NAME, "venue": _TEXT,
+                 "kind": one_of("spot", "perpetual")},
+                {name: decimal("positive") for name in ("lot_size", "min_quantity", "min_notional")},
+            ),  # fmt: skip
             id_keys=True,
         ),
         "portfolio": obj(
@@ -271,7 +284,7 @@ _STATE = obj(
         "last_prices": mapping(decimal("positive"), id_keys=True),
         "first_prices": mapping(decimal("positive"), id_keys=True),
     },
-    {"run_configuration": _RUN_CONFIGURATION},
+    {"refusals": _REFUSALS, "run_configuration": _RUN_CONFIGURATION},  # absent in older snapshots
 )
 
 
