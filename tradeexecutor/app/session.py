@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from tradeexecutor.execution.simulated import SimulatedVenue, SimulatedVenueConf
 from tradeexecutor.execution.venue import Venue
 from tradeexecutor.market.candles import Candle, load_candles
 from tradeexecutor.market.sample_data import SAMPLE_DATA_PATH
+from tradeexecutor.redaction import redact, register_secret
 from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.state.clock import Clock
 from tradeexecutor.store.lock import WriterLock
@@ -76,6 +78,12 @@ class SessionConfig:
     max_intents_per_cycle: int = DEFAULT_MAX_INTENTS_PER_CYCLE
     #: Resume even though the run configuration differs from the recorded one (and record the change).
     accept_config_change: bool = False
+    #: live: seconds the exchange may stay unreachable before the run stops (0: no limit).
+    max_outage: float = 600.0
+    #: live: seconds start-up reads (markets, balances, candles) are retried before giving up.
+    start_up_timeout: float = 30.0
+    #: live: the first wait before retrying an exchange call (it doubles, with jitter).
+    retry_first_delay: float = 0.2
 
     def hook_time_limit(self) -> float | None:
         """The time limit the run uses (see `decide_timeout`)."""
@@ -207,10 +215,10 @@ def run_session(
 
 def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None) -> SessionResult:
     """Live trading through ccxt: the venue, the candle feed and reconciliation are the exchange's."""
-    import ccxt
-
     from tradeexecutor.execution.ccxt_venue import CcxtVenue
     from tradeexecutor.execution.exchange_client import make_exchange
+    from tradeexecutor.execution.outage import VenueHealth, VenueOutageTooLong
+    from tradeexecutor.execution.retry import RetryPolicy, retry_after_header
     from tradeexecutor.market.exchange_feed import ExchangeCandleFeed
 
     if not config.api_key or not config.api_secret:
@@ -218,6 +226,8 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             "live mode needs the exchange API key and secret in the environment variables "
             "TRADE_EXECUTOR_API_KEY and TRADE_EXECUTOR_API_SECRET"
         )
+    register_secret(config.api_key)
+    register_secret(config.api_secret)
     started = time.perf_counter()
     strategy = load_strategy(config.strategy, config.parameters)
     try:
@@ -225,19 +235,20 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
     except ValueError as exc:
         raise RunSetupError(str(exc)) from None
     wall = config.clock
-    try:
-        venue = CcxtVenue(exchange, config.pair, clock=wall, unknown_grace=config.unknown_order_grace)
-        feed = ExchangeCandleFeed(exchange, config.pair, config.timeframe, config.cycle_duration)
-        history = feed.history()
-        balance = exchange.fetch_balance()
-    except ccxt.AuthenticationError as exc:
-        raise RunSetupError(f"the exchange refused the API key ({type(exc).__name__}); check the key and secret") from None
-    except ccxt.NetworkError as exc:
-        raise RunSetupError(f"cannot reach the exchange at {config.exchange_url or config.exchange}: {exc}") from None
-    except ccxt.BaseError as exc:
-        raise RunSetupError(f"the exchange answered with an error at start-up: {type(exc).__name__}: {exc}") from None
-    except ValueError as exc:
-        raise RunSetupError(str(exc)) from None
+    where = f"{config.exchange} at {config.exchange_url}" if config.exchange_url else config.exchange
+    retry = RetryPolicy(first_delay=config.retry_first_delay)
+    start_up = retry.for_start_up(config.start_up_timeout)
+    health = VenueHealth(exchange.id, wall, config.max_outage, where=where)
+    with _start_up_errors(where, config.start_up_timeout):
+        venue = CcxtVenue(
+            exchange, config.pair, retry=retry, clock=wall, unknown_grace=config.unknown_order_grace,
+            health=health, start_up_retry=start_up,
+        )  # fmt: skip
+        balance = start_up.call(exchange.fetch_balance, time.sleep, retry_after_header(exchange))
+    feed = ExchangeCandleFeed(
+        exchange, config.pair, config.timeframe, config.cycle_duration, health=health, retry=retry,
+        retry_after=retry_after_header(exchange),
+    )  # fmt: skip
     paths = StatePaths(Path(config.state_dir), config.executor_id)
     if config.fresh:
         _move_aside(paths, config.clock())
@@ -258,6 +269,13 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             initial = run_config_module.recorded_initial_cash(store.state, config.initial_cash)
         configured = run_config_module.from_session(config, strategy, [], initial)
         event = run_config_module.configuration_event(store.state, configured, config.accept_config_change)
+        # On a resume the feed starts after the last completed cycle's candle: never the same one twice.
+        valuations = store.state.valuations
+        with _start_up_errors(where, config.start_up_timeout):
+            feed.retry = start_up
+            history = feed.history(after=valuations[-1].at if valuations else None)
+            feed.retry = retry
+        health.attach(store.record)
         run_config = RunConfig(
             executor_id=config.executor_id,
             mode="live",
@@ -276,7 +294,11 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             configured=event,
         )
         runner = CycleRunner(store, strategy, venue, history, run_config, clock=wall, progress=progress, feed=iter(feed))
-        outcome = runner.run()
+        try:
+            outcome = runner.run()
+        except VenueOutageTooLong as exc:
+            runner.run_state.stopped()
+            raise RunSetupError(str(exc)) from None
     finally:
         store.close()
     statistics = statistics_from_state(outcome.state)
@@ -297,6 +319,27 @@ def _with_rules(spec: MarketSpec, market: dict[str, Any]) -> MarketSpec:
         min_quantity=number((limits.get("amount") or {}).get("min")),
         min_notional=number((limits.get("cost") or {}).get("min")),
     )
+
+
+@contextmanager
+def _start_up_errors(where: str, timeout: float) -> Iterator[None]:
+    """Exchange errors at start-up as one line each (transient ones were retried for `timeout` s)."""
+    import ccxt
+
+    from tradeexecutor.execution.outage import describe
+
+    try:
+        yield
+    except ccxt.AuthenticationError as exc:
+        raise RunSetupError(f"the exchange refused the API key ({type(exc).__name__}); check the key and secret") from None
+    except ccxt.NetworkError as exc:
+        raise RunSetupError(
+            f"exchange {where} unreachable for {timeout:g}s at start-up: {describe(exc)}; check --exchange-url"
+        ) from None
+    except ccxt.BaseError as exc:
+        raise RunSetupError(f"the exchange answered with an error at start-up: {describe(exc)}") from None
+    except ValueError as exc:
+        raise RunSetupError(redact(str(exc))) from None
 
 
 def _decimals(market: dict[str, Any], key: str, default: int) -> int:

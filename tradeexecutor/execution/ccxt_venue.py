@@ -6,6 +6,9 @@ Crash safety rests on three rules:
   never sent again;
 * every cycle (and at start-up) open trades are refreshed from the exchange, so a fill that
   happened while we were down is picked up, once (fills are keyed by the exchange's trade id).
+Transient errors (5xx, 429, timeouts, dropped connections) are retried with backoff; a call that
+still fails puts the venue in an outage (`outage.py`): no new orders, single probing attempts,
+the work retried at the next cycle, until it answers again.
 Amounts and prices from ccxt arrive as floats; `_dec` turns them back into the decimal text the
 exchange sent (`repr` of a float is the shortest text that reads back to it).
 """
@@ -14,14 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import ccxt
 
-from tradeexecutor.execution.retry import TRANSIENT, RetryPolicy
+from tradeexecutor.execution.outage import VenueHealth, describe
+from tradeexecutor.execution.reconciliation import ExchangeAccount, reconcile
+from tradeexecutor.execution.retry import TRANSIENT, RetryPolicy, retry_after_header
 from tradeexecutor.execution.venue import Record
 from tradeexecutor.market.candles import Candle
 from tradeexecutor.state.events import (
@@ -45,12 +49,11 @@ def _dec(value: Any) -> Decimal:
     return Decimal(value if isinstance(value, str) else repr(value))
 
 
-@dataclass
-class ExchangeAccount:
-    """What reconciliation needs to know of the exchange side."""
+T = TypeVar("T")
 
-    balances: dict[str, Decimal]
-    open_orders: list[dict[str, Any]] = field(default_factory=list)
+
+class UnknownMarket(ValueError):
+    """The exchange has no market of the configured symbol."""
 
 
 class CcxtVenue:
@@ -64,6 +67,8 @@ class CcxtVenue:
         unknown_after: int = 2,
         unknown_grace: float = 15.0,
         monotonic: Callable[[], float] | None = None,
+        health: VenueHealth | None = None,
+        start_up_retry: RetryPolicy | None = None,
     ) -> None:
         """`unknown_after` lookups by client order id that find nothing, spread over at least
         `unknown_grace` seconds of wall time, make a planned or failed trade "never sent". The
@@ -78,16 +83,29 @@ class CcxtVenue:
         self.unknown_after = unknown_after
         self.unknown_grace = unknown_grace
         self.monotonic = monotonic or time.monotonic
+        self.health = health or VenueHealth(exchange.id, self.clock, monotonic=self.monotonic)
+        self._retry_after = retry_after_header(exchange)
         self._misses: dict[int, tuple[int, float]] = {}
-        self.markets = self._read(exchange.load_markets)
+        self._reconcile_due = False
+        policy = start_up_retry or self.retry
+        self.markets: dict[str, Any] = policy.call(exchange.load_markets, self.sleep, self._retry_after)
         if symbol not in self.markets:
-            raise ValueError(f"{exchange.id} has no market {symbol}; it has {sorted(self.markets)[:10]}...")
-        self.market = self.markets[symbol]
+            raise UnknownMarket(unknown_market_message(exchange.id, symbol, list(self.markets)))
+        self.market: dict[str, Any] = self.markets[symbol]
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _read(self, fn: Callable[[], Any]) -> Any:
-        return self.retry.call(fn, self.sleep)
+    def _read(self, operation: str, fn: Callable[[], T]) -> T:
+        """`fn()` retried on transient errors; when it still fails the venue is in an outage.
+        While `operation` is failing already, a single attempt probes whether it is back."""
+        policy = self.retry.once() if self.health.is_failing(operation) else self.retry
+        try:
+            result = policy.call(fn, self.sleep, self._retry_after)
+        except TRANSIENT as exc:
+            self.health.failed(operation, exc)
+            raise
+        self.health.succeeded(operation)
+        return result
 
     def _now(self) -> datetime:
         now = self.clock()
@@ -122,6 +140,14 @@ class CcxtVenue:
         price = trade.limit_price if trade.limit_price is not None else candle.close
         problem = "the amount rounds to zero at the market's precision" if amount <= 0 else None
         problem = problem or self._minimum_problem(amount, price)
+        if problem is None and self.health.down:
+            since = self.health.since
+            problem = (
+                f"not sent: {self.name} has been unreachable since "
+                f"{since:%Y-%m-%d %H:%M:%S} ({self.health.reason}); no new orders during an outage"
+                if since is not None
+                else f"not sent: {self.name} is unreachable; no new orders during an outage"
+            )
         if problem:
             record([OrderRejected(at, trade.id, problem)])
             return
@@ -133,24 +159,27 @@ class CcxtVenue:
                 {"newClientOrderId": trade.client_order_id},
             )  # fmt: skip
         except (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadSymbol) as exc:
-            record([OrderRejected(self._now(), trade.id, f"{type(exc).__name__}: {exc}")])
+            record([OrderRejected(self._now(), trade.id, describe(exc))])
             return
         except TRANSIENT as exc:
             # The order may or may not have reached the exchange: find out by client order id.
-            self._resolve_unknown(state, trade, record, f"{type(exc).__name__}: {exc}")
+            self._resolve_unknown(state, trade, record, describe(exc))
             return
         except ccxt.ExchangeError as exc:
             if "Duplicate" in str(exc):  # it is there already: an earlier attempt reached it
-                self._resolve_unknown(state, trade, record, str(exc))
+                self._resolve_unknown(state, trade, record, describe(exc))
                 return
-            record([OrderRejected(self._now(), trade.id, f"{type(exc).__name__}: {exc}")])
+            record([OrderRejected(self._now(), trade.id, describe(exc))])
             return
+        self.health.succeeded("create_order")
         record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
         self.refresh(state, trade, record, order)
 
     def on_cycle(self, state: State, candle: Candle, record: Record) -> None:
         for trade in self._active(state):
             self.refresh(state, trade, record)
+        if self._reconcile_due:  # the last reconciliation could not reach the exchange
+            self.reconcile(state, record, self._now())
 
     def cancel(self, state: State, trade: Trade, candle: Candle, record: Record, reason: str) -> None:
         self._cancel(state, trade, record, reason)
@@ -159,6 +188,9 @@ class CcxtVenue:
         """At start-up: settle every trade that was under way when the last process stopped."""
         for trade in self._active(state):
             self.refresh(state, trade, record)
+
+    def adopt_open_orders(self, state: State) -> None:
+        """Nothing to adopt: every cycle asks the exchange about each unfinished trade."""
 
     # --- order state ---------------------------------------------------------------------------------
 
@@ -172,9 +204,13 @@ class CcxtVenue:
         """The exchange's view of the trade's order, by order id or client order id; None if unknown."""
         params = {} if trade.exchange_order_id else {"origClientOrderId": trade.client_order_id}
         try:
-            return self._read(lambda: self.exchange.fetch_order(trade.exchange_order_id, self.symbol, params))
+            order: dict[str, Any] = self._read(
+                "fetch_order", lambda: self.exchange.fetch_order(trade.exchange_order_id, self.symbol, params)
+            )
         except ccxt.OrderNotFound:
+            self.health.succeeded("fetch_order")  # the exchange answered
             return None
+        return order
 
     def _resolve_unknown(self, state: State, trade: Trade, record: Record, error: str) -> None:
         try:
@@ -192,10 +228,13 @@ class CcxtVenue:
     def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
         """Record what the exchange says happened to the trade since we last looked."""
         try:
-            if order is None:
-                order = self.find_order(trade)
+            self._refresh(state, trade, record, order)
         except TRANSIENT:
-            return  # the exchange is unreachable now; the next cycle looks again
+            return  # the exchange is unreachable now (an outage is noted); the next cycle looks again
+
+    def _refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None) -> None:
+        if order is None:
+            order = self.find_order(trade)
         if order is None:
             count, first_miss = self._misses.get(trade.id, (0, self.monotonic()))
             count += 1
@@ -229,7 +268,9 @@ class CcxtVenue:
         filled = _dec(order.get("filled"))
         if filled <= trade.filled_quantity:
             return
-        trades = self._read(lambda: self.exchange.fetch_my_trades(self.symbol, params={"orderId": order["id"]}))
+        trades = self._read(
+            "fetch_my_trades", lambda: self.exchange.fetch_my_trades(self.symbol, params={"orderId": order["id"]})
+        )
         known = {fill.exchange_trade_id for fill in trade.fills}
         events: list[Event] = []
         remaining = trade.remaining_quantity
@@ -260,26 +301,49 @@ class CcxtVenue:
             record([OrderCancelled(self._now(), trade.id, reason)])
             return
         try:
-            self._read(lambda: self.exchange.cancel_order(trade.exchange_order_id, self.symbol))
+            self._read("cancel_order", lambda: self.exchange.cancel_order(trade.exchange_order_id, self.symbol))
         except ccxt.OrderNotFound:
-            pass  # filled or gone meanwhile: the refresh below tells which
+            self.health.succeeded("cancel_order")  # filled or gone meanwhile: the lookup below tells which
         except TRANSIENT:
             return  # try again next cycle
-        order = self.find_order(trade)
-        if order is not None:
-            self._record_fills(trade, order, record)
+        try:
+            order = self.find_order(trade)
+            if order is not None:
+                self._record_fills(trade, order, record)
+        except TRANSIENT:
+            return  # cancelled, but what filled before is not known yet: the next cycle looks again
         if not trade.is_finished:
             record([OrderCancelled(self._now(), trade.id, reason)])
 
     # --- reconciliation ---------------------------------------------------------------------------------
 
     def account(self) -> ExchangeAccount:
-        balance = self._read(self.exchange.fetch_balance)
+        balance: dict[str, Any] = self._read("fetch_balance", self.exchange.fetch_balance)
         totals = {asset: _dec(amount) for asset, amount in (balance.get("total") or {}).items() if amount is not None}
-        orders = self._read(lambda: self.exchange.fetch_open_orders(self.symbol))
+        orders: list[dict[str, Any]] = self._read(
+            "fetch_open_orders", lambda: self.exchange.fetch_open_orders(self.symbol)
+        )
         return ExchangeAccount(totals, orders)
 
     def reconcile(self, state: State, record: Record, at: datetime) -> list[str]:
-        from tradeexecutor.execution.reconciliation import reconcile
+        """Reconcile now; if the exchange cannot be reached, again at the next cycle."""
+        try:
+            differences = reconcile(state, self, record, self._now())
+        except TRANSIENT:
+            self._reconcile_due = True
+            return []
+        self._reconcile_due = False
+        return differences
 
-        return reconcile(state, self, record, self._now())
+
+def unknown_market_message(exchange_id: str, symbol: str, markets: list[str]) -> str:
+    """`--pair X` the exchange does not list, with the closest symbols it does."""
+    import difflib
+
+    wanted = symbol.upper()
+    by_upper = {m.upper(): m for m in markets}
+    close = [by_upper[m] for m in difflib.get_close_matches(wanted, list(by_upper), n=5, cutoff=0.5)]
+    base = wanted.split("/")[0]
+    close += [m for m in sorted(markets) if m.upper().startswith(base + "/") and m not in close]
+    hint = f"; close matches: {', '.join(close[:5])}" if close else f"; it lists {len(markets)} markets"
+    return f"exchange {exchange_id} has no market {symbol}{hint} (give --pair one of them)"

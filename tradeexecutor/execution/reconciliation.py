@@ -16,24 +16,47 @@ if our orders keep filling). Then:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from tradeexecutor.execution.venue import Record
 from tradeexecutor.state.events import ExchangeDifference, PositionFrozen, PositionUnfrozen
 from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.state import State
-
-if TYPE_CHECKING:
-    from tradeexecutor.execution.ccxt_venue import CcxtVenue
+from tradeexecutor.state.trade import Trade
 
 BALANCE_REASON = "balance mismatch"
 #: How often the balances are read again when our orders fill while they are being read.
 STABLE_READ_ATTEMPTS = 3
 
 
-def _refresh_open_trades(state: State, venue: CcxtVenue, record: Record, placed_only: bool = False) -> None:
+@dataclass
+class ExchangeAccount:
+    """What reconciliation needs to know of the exchange side."""
+
+    balances: dict[str, Decimal]
+    open_orders: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ExchangeSide(Protocol):
+    """The exchange as reconciliation sees it (the ccxt venue provides it)."""
+
+    @property
+    def market(self) -> dict[str, Any]:
+        """The traded market in ccxt's form (`base`, `quote`, precision, limits)."""
+        ...
+
+    def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
+        """Record what the exchange says happened to the trade."""
+
+    def account(self) -> ExchangeAccount:
+        """The balances and open orders (raises ccxt's transient errors when unreachable)."""
+        ...
+
+
+def _refresh_open_trades(state: State, venue: ExchangeSide, record: Record, placed_only: bool = False) -> None:
     """`placed_only`: only trades the exchange has an order for (a lookup of one it does not know
     counts towards declaring it never sent, which must not speed up)."""
     for trade in sorted(state.portfolio.trades.values(), key=lambda t: t.id):
@@ -41,7 +64,7 @@ def _refresh_open_trades(state: State, venue: CcxtVenue, record: Record, placed_
             venue.refresh(state, trade, record)
 
 
-def reconcile(state: State, venue: CcxtVenue, record: Record, at: datetime) -> list[str]:
+def reconcile(state: State, venue: ExchangeSide, record: Record, at: datetime) -> list[str]:
     """Returns the differences found, one line each (also recorded as events)."""
     differences: list[str] = []
     _refresh_open_trades(state, venue, record)

@@ -12,6 +12,7 @@ Fees are charged in the quote asset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
@@ -27,7 +28,7 @@ from tradeexecutor.state.events import (
 from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.position import Direction
 from tradeexecutor.state.state import State
-from tradeexecutor.state.trade import OrderType, Side, Trade
+from tradeexecutor.state.trade import OrderType, Side, Trade, TradeStatus
 
 _PRICE_STEP = Decimal("0.00000001")
 _TEN_THOUSAND = Decimal(10000)
@@ -58,6 +59,12 @@ class SimulatedVenue:
         self.config = config or SimulatedVenueConfig()
         self._open_orders: dict[int, Trade] = {}
 
+    def recover(self, state: State, record: Record, at: datetime) -> None:
+        """Trades planned but never submitted before a restart were never sent: cancel them."""
+        unsent = [t for t in state.portfolio.trades.values() if t.status is TradeStatus.planned]
+        if unsent:
+            record([OrderCancelled(at, t.id, "planned before a restart and never sent") for t in unsent])
+
     def adopt_open_orders(self, state: State) -> None:
         """After a restart, carry on with the orders the state says are on the venue."""
         self._open_orders = {
@@ -65,6 +72,14 @@ class SimulatedVenue:
             for trade in state.portfolio.trades.values()
             if trade.status.value in ("submitted", "partially_filled")
         }
+
+    def reconcile(self, state: State, record: Record, at: datetime) -> list[str]:
+        """The simulator's books are the state's own: nothing can differ."""
+        return []
+
+    def round_quantity(self, quantity: Decimal) -> Decimal:
+        """Any quantity goes (the state's asset decimals already bound it)."""
+        return quantity
 
     # --- the venue contract ---------------------------------------------------------------------
 

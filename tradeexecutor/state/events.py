@@ -314,6 +314,27 @@ class RunConfigured(Event):
     accepted_changes: tuple[str, ...] = ()
 
 
+@dataclass(slots=True, frozen=True)
+class VenueOutageStarted(Event):
+    """A venue stopped answering (a call used up its retries); no new orders go to it until it
+    answers again. `since` is when the outage began (equal to `at`)."""
+
+    type_name: ClassVar[str] = "venue_outage_started"
+    venue: str
+    reason: str
+    since: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class VenueOutageEnded(Event):
+    """A venue answers again after an outage that began at `since`; trading on it resumes."""
+
+    type_name: ClassVar[str] = "venue_outage_ended"
+    venue: str
+    reason: str
+    since: datetime
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
@@ -346,6 +367,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExchangeDifference,
         PairRulesRecorded,
         RunConfigured,
+        VenueOutageStarted,
+        VenueOutageEnded,
     )
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,8 @@ from tradeexecutor.state.events import (
     StrategyStateChanged,
     TradePlanned,
     ValuationRecorded,
+    VenueOutageEnded,
+    VenueOutageStarted,
     WithdrawalMade,
 )
 from tradeexecutor.state.identifiers import Asset, PairKind, TradingPair
@@ -615,6 +618,25 @@ def _exchange_difference(state: State, event: ExchangeDifference) -> None:
 def _intent_refused(state: State, event: IntentRefused) -> None:
     """Refusing an intent changes no balance; the state keeps a bounded summary of refusals."""
     state.refusals.add(Refusal(event.at, "intent", event.intent, event.reason))
+
+
+@handles(VenueOutageStarted)
+def _venue_outage_started(state: State, event: VenueOutageStarted) -> None:
+    """Recorded for the operator; the venue places no new orders until the outage ends."""
+    _check_outage(event, event.venue, event.since)
+
+
+@handles(VenueOutageEnded)
+def _venue_outage_ended(state: State, event: VenueOutageEnded) -> None:
+    """Recorded for the operator; trading on the venue resumes."""
+    _check_outage(event, event.venue, event.since)
+
+
+def _check_outage(event: Event, venue: str, since: datetime) -> None:
+    if not venue:
+        raise InvalidEvent(event, "venue is empty")
+    if since > event.at:
+        raise InvalidEvent(event, f"outage since {since} is after the event time {event.at}")
 
 
 @handles(StrategyStateChanged)

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from tradeexecutor import __version__
 from tradeexecutor.execution.venue import Record, Venue
 from tradeexecutor.market.candles import Candle
+from tradeexecutor.redaction import redact
 from tradeexecutor.risk.limits import RiskLimits
 from tradeexecutor.state.clock import Clock
 from tradeexecutor.state.errors import InvalidEvent
@@ -39,7 +40,6 @@ from tradeexecutor.state.events import (
     FillReceived,
     IntentRefused,
     MarketObserved,
-    OrderCancelled,
     PairRegistered,
     PairRulesRecorded,
     StateCreated,
@@ -220,12 +220,6 @@ class CycleRunner:
                 return index
         return len(self.candles)
 
-    def _settle_unsent(self, at: datetime) -> None:
-        """Trades planned but never submitted before a restart were never sent: cancel them."""
-        unsent = [t for t in self.store.state.portfolio.trades.values() if t.status is TradeStatus.planned]
-        if unsent:
-            self.store.record([OrderCancelled(at, t.id, "planned before a restart and never sent") for t in unsent])
-
     # --- the loop ------------------------------------------------------------------------------------
 
     def run(self) -> RunOutcome:
@@ -315,7 +309,6 @@ class CycleRunner:
         progress = self.progress
         pace = self.config.cycle_duration
         snapshot_every = self.config.snapshot_every
-        reconcile = getattr(self.venue, "reconcile", None)
         reconcile_every = self.config.reconcile_every
         max_intents = self.config.max_intents_per_cycle
         clock = self.clock
@@ -356,8 +349,11 @@ class CycleRunner:
             cycles_run += 1
             lag = (clock() - at).total_seconds() if clock is not None else None
             run_state.cycle_done(cycle, at, len(state.portfolio.open_positions), len(state.portfolio.frozen_positions), lag)
-            if reconcile is not None and reconcile_every and cycles_run % reconcile_every == 0:
-                reconcile(state, venue_record, clock() if clock else at)
+            if reconcile_every and cycles_run % reconcile_every == 0:
+                try:
+                    self.venue.reconcile(state, venue_record, clock() if clock else at)
+                except Exception as exc:  # the venue's failure: record it, stop the run
+                    return self._crashed(state, at, cycle, exc, cycles_run)
             if snapshot_every and cycles_run % snapshot_every == 0:
                 self.store.save_snapshot()
             if progress is not None:
@@ -385,17 +381,10 @@ class CycleRunner:
         )
 
     def _recover(self, at: datetime) -> None:
-        """Bring open orders up to date after a start: the venue's own recovery (a live venue
-        reconciles with the exchange), else the simulator's: unsent trades are cancelled and
-        submitted ones carry on."""
-        recover = getattr(self.venue, "recover", None)
-        if recover is not None:
-            recover(self.store.state, self.store.record, at)
-            return
-        self._settle_unsent(at)
-        adopt = getattr(self.venue, "adopt_open_orders", None)
-        if adopt is not None:
-            adopt(self.store.state)
+        """Bring open orders up to date after a start: the venue settles what was under way (a
+        live venue asks the exchange; the simulator cancels unsent trades), then carries on."""
+        self.venue.recover(self.store.state, self.store.record, at)
+        self.venue.adopt_open_orders(self.store.state)
 
     def _crashed(self, state: State, at: datetime, cycle: int, exc: Exception, cycles_run: int) -> RunOutcome:
         by_strategy = isinstance(exc, StrategyFailure)
@@ -406,7 +395,7 @@ class CycleRunner:
             tb = trimmed(exc.__traceback__)
             text = "".join(traceback_module.format_exception(type(exc), exc, tb))
         crash = self.run_state.crashed(at, cycle, exc, error, tb, by_strategy)
-        self.store.record([StrategyFailed(at, cycle, error, text)])
+        self.store.record([StrategyFailed(at, cycle, redact(error), redact(text))])
         return RunOutcome(state, cycles_run, crash=crash)
 
     # --- intents ---------------------------------------------------------------------------------------
@@ -483,12 +472,10 @@ class CycleRunner:
             if quantity <= 0:
                 self._refuse(at, intent, "the order's value is too small for one unit of the base asset")
                 return
-        round_quantity = getattr(self.venue, "round_quantity", None)
-        if round_quantity is not None:
-            quantity = round_quantity(quantity)
-            if quantity <= 0:
-                self._refuse(at, intent, "the quantity rounds to zero at the venue's amount step")
-                return
+        quantity = self.venue.round_quantity(quantity)
+        if quantity <= 0:
+            self._refuse(at, intent, "the quantity rounds to zero at the venue's amount step")
+            return
         increases = position is None or ((position.direction is Direction.long) == (side is Side.buy))
         if position is None and side is Side.sell and pair.kind is PairKind.spot:
             self._refuse(at, intent, f"no {pair.base} position to sell on spot {pair.symbol}")

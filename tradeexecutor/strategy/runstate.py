@@ -16,6 +16,7 @@ from typing import Any
 from tblib import Traceback  # type: ignore[import-untyped]
 
 from tradeexecutor import __version__
+from tradeexecutor.redaction import redact
 from tradeexecutor.state.values import format_optional_time
 from tradeexecutor.strategy.sandbox import trimmed
 
@@ -101,7 +102,7 @@ class RunState:
         crash = Crash(
             at=at,
             cycle=cycle,
-            error=f"{type(exc).__name__}: {exc}" if error is None else error,
+            error=redact(f"{type(exc).__name__}: {exc}" if error is None else error),
             traceback=Traceback(tb).to_dict() if tb is not None else {},
             by_strategy=by_strategy,
         )
