@@ -166,9 +166,11 @@ def live(
     after_cycle: Callable[[int], None] | None = None,
     advance: bool = True,
     accept_config_change: bool = False,
+    session: dict[str, Any] | None = None,
     **parameters: str,
 ) -> SessionResult:
-    """Run a live session; after each cycle `after_cycle(n)` runs, then the exchange advances."""
+    """Run a live session; after each cycle `after_cycle(n)` runs, then the exchange advances.
+    `session` overrides SessionConfig fields (e.g. small retry delays)."""
 
     def progress(done: int, _total: int) -> None:
         if after_cycle is not None:
@@ -190,6 +192,7 @@ def live(
         reconcile_every=reconcile_every,
         clock=candle_clock(fake),
         accept_config_change=accept_config_change,
+        **(session or {}),
     )
     result = run_session(config, progress=progress)
     assert result.outcome.crash is None, result.outcome.crash

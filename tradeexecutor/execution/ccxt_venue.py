@@ -176,6 +176,7 @@ class CcxtVenue:
         self.refresh(state, trade, record, order)
 
     def on_cycle(self, state: State, candle: Candle, record: Record) -> None:
+        """Refresh every unfinished trade (and reconcile, if the last attempt could not)."""
         for trade in self._active(state):
             self.refresh(state, trade, record)
         if self._reconcile_due:  # the last reconciliation could not reach the exchange
@@ -225,12 +226,14 @@ class CcxtVenue:
         record([OrderSubmitted(self._now(), trade.id, str(order["id"]))])
         self.refresh(state, trade, record, order)
 
-    def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
-        """Record what the exchange says happened to the trade since we last looked."""
+    def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> bool:
+        """Record what the exchange says happened to the trade since we last looked; False when
+        the exchange could not be reached (an outage is noted; the next cycle looks again)."""
         try:
             self._refresh(state, trade, record, order)
         except TRANSIENT:
-            return  # the exchange is unreachable now (an outage is noted); the next cycle looks again
+            return False
+        return True
 
     def _refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None) -> None:
         if order is None:

@@ -107,7 +107,7 @@ class VenueHealth:
         lasted = self.outage_seconds()
         if lasted > self.max_outage:
             raise VenueOutageTooLong(
-                f"exchange {self.where} unreachable for {lasted:.0f}s, longer than the "
+                f"exchange {self.where} unreachable for {lasted:.1f}s, longer than the "
                 f"{self.max_outage:g}s allowed (--max-outage): {self.reason}; the state is saved, "
                 "start again once the exchange answers"
             )

@@ -48,34 +48,39 @@ class ExchangeSide(Protocol):
         """The traded market in ccxt's form (`base`, `quote`, precision, limits)."""
         ...
 
-    def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> None:
-        """Record what the exchange says happened to the trade."""
+    def refresh(self, state: State, trade: Trade, record: Record, order: dict[str, Any] | None = None) -> bool:
+        """Record what the exchange says happened to the trade; False if it could not be asked."""
+        ...
 
     def account(self) -> ExchangeAccount:
         """The balances and open orders (raises ccxt's transient errors when unreachable)."""
         ...
 
 
-def _refresh_open_trades(state: State, venue: ExchangeSide, record: Record, placed_only: bool = False) -> None:
+def _refresh_open_trades(state: State, venue: ExchangeSide, record: Record, placed_only: bool = False) -> bool:
     """`placed_only`: only trades the exchange has an order for (a lookup of one it does not know
-    counts towards declaring it never sent, which must not speed up)."""
+    counts towards declaring it never sent, which must not speed up). False if the exchange could
+    not tell about one of them (then the balances cannot be compared)."""
+    answered = True
     for trade in sorted(state.portfolio.trades.values(), key=lambda t: t.id):
         if not trade.is_finished and (trade.exchange_order_id is not None or not placed_only):
-            venue.refresh(state, trade, record)
+            answered = venue.refresh(state, trade, record) and answered
+    return answered
 
 
 def reconcile(state: State, venue: ExchangeSide, record: Record, at: datetime) -> list[str]:
     """Returns the differences found, one line each (also recorded as events)."""
     differences: list[str] = []
-    _refresh_open_trades(state, venue, record)
+    answered = _refresh_open_trades(state, venue, record)
     # A fill that lands between the refresh and the balance read would look like a difference:
     # refresh again after the read, and trust the balances only if that recorded nothing new.
+    # Fills the exchange could not tell us about (an outage) would look like one too.
     for _ in range(STABLE_READ_ATTEMPTS):
         account = venue.account()
         seq = state.last_event_seq
-        _refresh_open_trades(state, venue, record, placed_only=True)
-        balances_settled = state.last_event_seq == seq
-        if balances_settled:
+        answered = _refresh_open_trades(state, venue, record, placed_only=True) and answered
+        balances_settled = state.last_event_seq == seq and answered
+        if balances_settled or not answered:
             break
     known_clients = {t.client_order_id for t in state.portfolio.trades.values()}
     for order in account.open_orders:
@@ -88,7 +93,7 @@ def reconcile(state: State, venue: ExchangeSide, record: Record, at: datetime) -
             differences.append(detail)
             record([ExchangeDifference(at, "unknown_order", detail)])
     if not balances_settled:
-        return differences  # orders kept filling while we looked; the next reconciliation compares
+        return differences  # orders kept filling, or could not be asked about: the next reconciliation compares
     market = venue.market
     base, quote = market["base"], market["quote"]
     positions = [

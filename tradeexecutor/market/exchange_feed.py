@@ -30,7 +30,8 @@ class Health(Protocol):
 class Retry(Protocol):
     """A retry policy (execution/retry.py's `RetryPolicy`)."""
 
-    attempts: int
+    @property
+    def attempts(self) -> int: ...
 
     def call(self, fn: Callable[[], Any], sleep: Callable[[float], None], retry_after: Any = None) -> Any: ...
 

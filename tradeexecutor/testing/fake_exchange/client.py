@@ -41,6 +41,18 @@ def make_ccxt_client(base_url: str, api_key: str, secret: str, timeout_ms: int =
     return make_exchange("binance", api_key, secret, base_url=base_url, timeout_ms=timeout_ms)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RuntimeError(f"the fake exchange answered {value!r}, not a JSON object")
+    return value
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise RuntimeError(f"the fake exchange answered {value!r}, not a list of JSON objects")
+    return value
+
+
 class ControlClient:
     """Drives a fake exchange over its ``/_fake/`` HTTP endpoints (stdlib only)."""
 
@@ -62,30 +74,30 @@ class ControlClient:
 
     def state(self) -> dict[str, Any]:
         """``GET /_fake/state``."""
-        return self._call("GET", "/_fake/state")
+        return _object(self._call("GET", "/_fake/state"))
 
     def advance(self, n: int = 1) -> dict[str, Any]:
         """``POST /_fake/advance``."""
-        return self._call("POST", "/_fake/advance", {"n": n})
+        return _object(self._call("POST", "/_fake/advance", {"n": n}))
 
     def deposit(self, asset: str, amount: Decimal | str | int, api_key: str | None = None) -> dict[str, Any]:
         """``POST /_fake/deposit``."""
         body: dict[str, Any] = {"asset": asset, "amount": str(amount)}
         if api_key:
             body["api_key"] = api_key
-        return self._call("POST", "/_fake/deposit", body)
+        return _object(self._call("POST", "/_fake/deposit", body))
 
     def add_account(self, api_key: str, secret: str) -> dict[str, Any]:
         """``POST /_fake/accounts``."""
-        return self._call("POST", "/_fake/accounts", {"api_key": api_key, "secret": secret})
+        return _object(self._call("POST", "/_fake/accounts", {"api_key": api_key, "secret": secret}))
 
     def add_fault(self, kind: str, count: int = 1, **fields: Any) -> list[dict[str, Any]]:
         """``POST /_fake/faults``; returns the armed faults."""
-        return self._call("POST", "/_fake/faults", {"kind": kind, "count": count, **fields})["faults"]
+        return _objects(self._call("POST", "/_fake/faults", {"kind": kind, "count": count, **fields})["faults"])
 
     def faults(self) -> list[dict[str, Any]]:
         """``GET /_fake/faults``."""
-        return self._call("GET", "/_fake/faults")["faults"]
+        return _objects(self._call("GET", "/_fake/faults")["faults"])
 
     def clear_faults(self) -> None:
         """``DELETE /_fake/faults``."""
@@ -93,7 +105,7 @@ class ControlClient:
 
     def requests(self) -> list[dict[str, Any]]:
         """``GET /_fake/requests``."""
-        return self._call("GET", "/_fake/requests")
+        return _objects(self._call("GET", "/_fake/requests"))
 
     def clear_requests(self) -> None:
         """``DELETE /_fake/requests``."""

@@ -13,7 +13,10 @@ Kinds:
 
 * ``latency``: sleep ``delay_ms`` before handling the request.
 * ``http_5xx``: answer ``status`` (default 503) with a plain-text body; the request is not applied.
-* ``rate_limit_429``: answer 429 with Binance's -1003 body and ``Retry-After``; not applied.
+* ``rate_limit_429``: answer 429 with Binance's -1003 body and ``Retry-After: retry_after``
+  (seconds, default 1; fractions allowed so tests stay quick); not applied.
+* ``http_error``: answer ``status`` (any 4xx/5xx, e.g. a proxy's 404 or 403 page) with a
+  plain-text body; not applied.
 * ``timeout_after_accept``: apply the request, then sleep ``delay_ms`` before answering.
   Without a path it targets order placement (``POST /api/v3/order``). Choose
   ``delay_ms`` above the client's timeout.
@@ -38,6 +41,7 @@ class FaultKind(StrEnum):
     RATE_LIMIT_429 = "rate_limit_429"
     TIMEOUT_AFTER_ACCEPT = "timeout_after_accept"
     DROP_RESPONSE = "drop_response"
+    HTTP_ERROR = "http_error"
 
 
 _DEFAULT_DELAY_MS = {
@@ -56,6 +60,7 @@ class Fault:
     method: str | None = None
     delay_ms: int | None = None
     status: int = 503
+    retry_after: float = 1.0
 
     def __post_init__(self) -> None:
         self.kind = FaultKind(self.kind)
@@ -72,6 +77,10 @@ class Fault:
             raise ValueError("delay_ms must be >= 0")
         if self.kind is FaultKind.HTTP_5XX and not 500 <= self.status <= 599:
             raise ValueError("http_5xx status must be 5xx")
+        if self.kind is FaultKind.HTTP_ERROR and not 400 <= self.status <= 599:
+            raise ValueError("http_error status must be 4xx or 5xx")
+        if self.retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request is targeted by this fault."""
@@ -86,7 +95,7 @@ class Fault:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
         """Build from the control endpoint's JSON; unknown keys are an error."""
-        allowed = {"kind", "count", "path", "method", "delay_ms", "status"}
+        allowed = {"kind", "count", "path", "method", "delay_ms", "status", "retry_after"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")

@@ -292,10 +292,15 @@ class _Api:
             record.status = kinds[FaultKind.HTTP_5XX].status
             h.send_bytes(record.status, b"Service Unavailable", "text/plain; charset=utf-8")
             return
+        if FaultKind.HTTP_ERROR in kinds:
+            record.status = kinds[FaultKind.HTTP_ERROR].status
+            h.send_bytes(record.status, f"HTTP error {record.status}".encode(), "text/plain; charset=utf-8")
+            return
         if FaultKind.RATE_LIMIT_429 in kinds:
             record.status = 429
             record.error_code = -1003
-            h.send_json(429, _RATE_LIMIT_BODY, {"Retry-After": "1"})
+            retry_after = f"{kinds[FaultKind.RATE_LIMIT_429].retry_after:g}"
+            h.send_json(429, _RATE_LIMIT_BODY, {"Retry-After": retry_after})
             return
         status, answer = self._route(method, path, query, body, params, api_key)
         if isinstance(answer, dict) and isinstance(answer.get("code"), int) and status >= 400:
@@ -732,11 +737,15 @@ class FakeExchange:
         method: str | None = None,
         delay_ms: int | None = None,
         status: int = 503,
+        retry_after: float = 1.0,
     ) -> Fault:
         """Arm a fault for the next ``count`` matching requests (see :mod:`.faults`)."""
         return self.faults.add(
-            Fault(FaultKind(kind), count=count, path=path, method=method, delay_ms=delay_ms, status=status)
-        )
+            Fault(
+                FaultKind(kind), count=count, path=path, method=method, delay_ms=delay_ms, status=status,
+                retry_after=retry_after,
+            )
+        )  # fmt: skip
 
     def clear_faults(self) -> None:
         """Disarm all faults."""
