@@ -657,3 +657,23 @@ def test_the_live_feed_waits_for_a_new_candle_so_a_bar_is_never_seen_twice(
     assert times == sorted(set(times)) and len(times) == 3
     observed = [e["at"] for e in log_events(tmp_path / "state") if e["type"] == "market_observed"]
     assert len(observed) == len(set(observed)) == 3
+
+
+@pytest.mark.parametrize(
+    ("pair", "matches"),
+    [("btc/usdt", "BTC/USDT"), ("BTC/USDC", "BTC/USDT, BTC/EUR, ETH/USDT"), ("ETH/USDC", "ETH/USDT, BTC/USDT")],
+)
+def test_a_pair_the_exchange_does_not_list_is_refused_with_close_matches(
+    strategy_file: Path, tmp_path: Path, pair: str, matches: str
+) -> None:
+    with FakeExchange(wave_candles(10), markets=["BTC/USDT", "ETH/USDT", "BTC/EUR"]) as fake:
+        command = [
+            *cli_command(), "start", "--mode", "live", "--exchange-url", fake.url, "--strategy", str(strategy_file),
+            "--max-cycles", "1", "--state-dir", str(tmp_path / "state"), "--pair", pair,
+        ]  # fmt: skip
+        env = clean_env(TRADE_EXECUTOR_API_KEY=TEST_API_KEY, TRADE_EXECUTOR_API_SECRET=TEST_API_SECRET)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: exchange binance has no market {pair}; close matches: {matches} (give --pair one of them)"
+    ]

@@ -345,8 +345,11 @@ def unknown_market_message(exchange_id: str, symbol: str, markets: list[str]) ->
 
     wanted = symbol.upper()
     by_upper = {m.upper(): m for m in markets}
-    close = [by_upper[m] for m in difflib.get_close_matches(wanted, list(by_upper), n=5, cutoff=0.5)]
-    base = wanted.split("/")[0]
-    close += [m for m in sorted(markets) if m.upper().startswith(base + "/") and m not in close]
+    if wanted in by_upper:  # only the case differs
+        close = [by_upper[wanted]]
+    else:
+        close = [by_upper[m] for m in difflib.get_close_matches(wanted, list(by_upper), n=5, cutoff=0.6)]
+        base = wanted.split("/")[0]
+        close += [m for m in sorted(markets) if m.upper().startswith(base + "/") and m not in close]
     hint = f"; close matches: {', '.join(close[:5])}" if close else f"; it lists {len(markets)} markets"
     return f"exchange {exchange_id} has no market {symbol}{hint} (give --pair one of them)"
