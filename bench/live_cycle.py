@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,7 @@ def run(cycles: int) -> dict[str, str]:
 
     def clock() -> datetime:
         with exchange.engine.lock:
-            stamp = exchange.engine.markets()[0].candle.timestamp
-        return datetime.fromtimestamp(stamp / 1000, UTC)
+            return exchange.engine.markets()[0].candle.at
 
     def progress(done: int, _total: int) -> None:
         cycle_ends.append(time.perf_counter())

@@ -30,6 +30,7 @@ from tradeexecutor.testing.fake_exchange import (
     load_candles_csv,
     make_ccxt_client,
 )
+from tradeexecutor.testing.fake_exchange.candles import timestamp_ms
 
 SYMBOL = "BTC/USDT"
 T0 = 1_700_000_000_000
@@ -470,7 +471,7 @@ def test_control_endpoints(exchange: FakeExchange, client: ccxt.binance) -> None
 
     armed = control.add_fault("http_5xx", path="/api/v3/time", status=502)
     assert armed == [
-        {"kind": "http_5xx", "count": 1, "path": "/api/v3/time", "method": None, "delay_ms": 0, "status": 502}
+        {"kind": "http_5xx", "count": 1, "path": "/api/v3/time", "method": None, "delay_ms": 0, "status": 502, "retry_after": 1.0}
     ]
     with pytest.raises(ccxt.ExchangeNotAvailable):
         client.fetch_time()
@@ -507,7 +508,7 @@ def test_csv_loader_layouts(tmp_path: Path) -> None:
         ",Open,High,Low,Close,Volume\n2004-08-19,100,104.06,95.96,100.34,22351900\n2004-08-20,101.01,109.08,100.5,108.31,11428600\n"
     )
     candles = load_candles_csv(unnamed)
-    assert [c.timestamp for c in candles] == [1092873600000, 1092960000000]
+    assert [timestamp_ms(c) for c in candles] == [1092873600000, 1092960000000]
     assert (candles[0].close, candles[1].volume) == (Decimal("100.34"), Decimal("11428600"))
 
     named = tmp_path / "intraday.csv"
@@ -515,7 +516,7 @@ def test_csv_loader_layouts(tmp_path: Path) -> None:
         "Date,Open,High,Low,Close,Volume\n2017-04-19 09:00:00,1.0716,1.0722,1.07083,1.07219,1413\n"
     )
     (candle,) = load_candles_csv(named)
-    assert candle.timestamp == 1492592400000
+    assert timestamp_ms(candle) == 1492592400000
     assert candle.low == Decimal("1.07083")
 
     bad = tmp_path / "bad.csv"

@@ -35,7 +35,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,7 @@ def write_candles(path: Path, count: int = 20_000) -> None:
     """The fake exchange's wave candles as a CSV file for its `--data` option."""
     lines = ["Date,Open,High,Low,Close,Volume"]
     for c in wave_candles(count, T0, MINUTE):
-        at = datetime.fromtimestamp(c.timestamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = c.at.strftime("%Y-%m-%dT%H:%M:%SZ")
         lines.append(f"{at},{c.open},{c.high},{c.low},{c.close},{c.volume}")
     path.write_text("\n".join(lines) + "\n")
 

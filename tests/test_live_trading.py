@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -151,8 +151,7 @@ def candle_clock(fake: FakeExchange) -> Callable[[], datetime]:
 
     def now() -> datetime:
         with fake.engine.lock:
-            stamp = fake.engine.markets()[0].candle.timestamp
-        return datetime.fromtimestamp(stamp / 1000, UTC)
+            return fake.engine.markets()[0].candle.at
 
     return now
 

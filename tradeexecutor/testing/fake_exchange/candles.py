@@ -2,39 +2,45 @@
 
 Why: tests and demos need deterministic, replayable prices. The fake exchange
 walks a list of candles one step at a time; the current candle's close is the
-market price and its high/low decide which resting limit orders fill.
+market price and its high/low decide which resting limit orders fill. The candles are
+the executor's own :class:`~tradeexecutor.market.candles.Candle` (one type on both sides);
+Binance's millisecond times come from :func:`timestamp_ms`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+from tradeexecutor.market.candles import Candle
 
 __all__ = [
     "Candle",
     "CandleLike",
+    "candle_at_ms",
     "default_candles",
     "infer_interval_ms",
     "load_candles_csv",
     "parse_timestamp_ms",
+    "timestamp_ms",
     "to_candle",
     "to_candles",
 ]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One OHLCV bar; ``timestamp`` is the open time in ms since the epoch (UTC)."""
 
-    timestamp: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
+def timestamp_ms(candle: Candle) -> int:
+    """The candle's open time in ms since the epoch (Binance's kline times)."""
+    return (candle.at - _EPOCH) // _MS
+
+
+def candle_at_ms(ms: int) -> datetime:
+    """The UTC time of `ms` since the epoch, exactly."""
+    return _EPOCH + ms * _MS
 
 
 #: A :class:`Candle` or a ``(timestamp_ms, open, high, low, close, volume)`` sequence.
@@ -86,21 +92,22 @@ def to_candle(value: CandleLike) -> Candle:
             raise ValueError(f"candle must have 6 fields (ts, o, h, l, c, v): {value!r}")
         ts, o, h, low, c, v = value
         candle = Candle(
-            timestamp=parse_timestamp_ms(ts),
+            at=candle_at_ms(parse_timestamp_ms(ts)),
             open=_to_decimal(o, "open"),
             high=_to_decimal(h, "high"),
             low=_to_decimal(low, "low"),
             close=_to_decimal(c, "close"),
             volume=_to_decimal(v, "volume"),
         )
+    stamp = timestamp_ms(candle)
     if candle.low > candle.high:
-        raise ValueError(f"candle at {candle.timestamp}: low > high")
+        raise ValueError(f"candle at {stamp}: low > high")
     if candle.low <= 0:
-        raise ValueError(f"candle at {candle.timestamp}: prices must be positive")
+        raise ValueError(f"candle at {stamp}: prices must be positive")
     if not (candle.low <= candle.close <= candle.high and candle.low <= candle.open <= candle.high):
-        raise ValueError(f"candle at {candle.timestamp}: open/close outside low..high")
+        raise ValueError(f"candle at {stamp}: open/close outside low..high")
     if candle.volume < 0:
-        raise ValueError(f"candle at {candle.timestamp}: negative volume")
+        raise ValueError(f"candle at {stamp}: negative volume")
     return candle
 
 
@@ -110,14 +117,14 @@ def to_candles(values: Iterable[CandleLike]) -> list[Candle]:
     if not candles:
         raise ValueError("at least one candle is required")
     for prev, cur in zip(candles, candles[1:], strict=False):
-        if cur.timestamp <= prev.timestamp:
-            raise ValueError(f"candle timestamps must increase: {prev.timestamp} then {cur.timestamp}")
+        if cur.at <= prev.at:
+            raise ValueError(f"candle timestamps must increase: {timestamp_ms(prev)} then {timestamp_ms(cur)}")
     return candles
 
 
 def infer_interval_ms(candles: Sequence[Candle]) -> int:
     """Smallest gap between candles; one minute when there is a single candle."""
-    gaps = [b.timestamp - a.timestamp for a, b in zip(candles, candles[1:], strict=False)]
+    gaps = [timestamp_ms(b) - timestamp_ms(a) for a, b in zip(candles, candles[1:], strict=False)]
     return min(gaps) if gaps else 60_000
 
 
@@ -126,9 +133,7 @@ def load_candles_csv(path: str | Path) -> list[Candle]:
     the `backtesting` package ships, or ccxt OHLCV JSON), so both sides read files identically."""
     from tradeexecutor.market.candles import load_candles
 
-    return to_candles(
-        (int(c.at.timestamp() * 1000), c.open, c.high, c.low, c.close, c.volume) for c in load_candles(path)
-    )
+    return to_candles(load_candles(path))
 
 
 def default_candles(
@@ -153,7 +158,7 @@ def default_candles(
         high = max(open_, close) + (start_price * Decimal("0.0002")).quantize(Decimal("0.01"))
         low = min(open_, close) - (start_price * Decimal("0.0002")).quantize(Decimal("0.01"))
         volume = Decimal(10 + (i * 7) % 13)
-        candles.append(Candle(start_ms + i * interval_ms, open_, high, low, close, volume))
+        candles.append(Candle(candle_at_ms(start_ms + i * interval_ms), open_, high, low, close, volume))
         price = close
     return candles
 
@@ -176,6 +181,6 @@ def wave_candles(count: int, start_ms: int = WAVE_START_MS, interval_ms: int = 6
         close = (Decimal(30000) * (1 + Decimal(wave[index % len(wave)]) / 1000)).quantize(cent)
         high = (max(previous, close) * Decimal("1.003")).quantize(cent)
         low = (min(previous, close) * Decimal("0.997")).quantize(cent)
-        candles.append(Candle(start_ms + index * interval_ms, previous, high, low, close, Decimal(100)))
+        candles.append(Candle(candle_at_ms(start_ms + index * interval_ms), previous, high, low, close, Decimal(100)))
         previous = close
     return candles

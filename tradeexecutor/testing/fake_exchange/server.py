@@ -36,7 +36,7 @@ import orjson
 
 from .auth import TEST_API_KEY, TEST_API_SECRET, verify_request
 from .book import BookConfig, MarketSpec
-from .candles import CandleLike, default_candles
+from .candles import CandleLike, default_candles, timestamp_ms
 from .decimals import CTX, fmt, parse_decimal, to_decimal
 from .faults import Fault, FaultInjector, FaultKind, RequestLog, RequestRecord
 from .matching import Balance, BinanceError, Fill, MatchingEngine, Order
@@ -373,7 +373,7 @@ class _Api:
         rows = [
             c
             for c in state.visible_candles
-            if (start is None or c.timestamp >= start) and (end is None or c.timestamp <= end)
+            if (start is None or timestamp_ms(c) >= start) and (end is None or timestamp_ms(c) <= end)
         ]
         rows = rows[:limit] if start is not None else rows[-limit:]
         return [kline_row(c, state.interval_ms) for c in rows]

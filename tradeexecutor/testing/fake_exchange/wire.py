@@ -11,7 +11,7 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from .candles import Candle
+from .candles import Candle, timestamp_ms
 from .decimals import fmt
 from .matching import Account, Fill, MarketState, MatchingEngine, Order
 
@@ -183,14 +183,15 @@ def account_json(engine: MatchingEngine, account: Account, omit_zero: bool = Fal
 def kline_row(candle: Candle, interval_ms: int) -> list[Any]:
     """One /api/v3/klines row; taker volumes are reported as half the volume."""
     quote_volume = candle.close * candle.volume
+    open_ms = timestamp_ms(candle)
     return [
-        candle.timestamp,
+        open_ms,
         fmt(candle.open),
         fmt(candle.high),
         fmt(candle.low),
         fmt(candle.close),
         fmt(candle.volume),
-        candle.timestamp + interval_ms - 1,
+        open_ms + interval_ms - 1,
         fmt(quote_volume),
         1 if candle.volume > 0 else 0,
         fmt(candle.volume / 2),
@@ -203,9 +204,9 @@ def ticker_24h_json(state: MarketState, now: int) -> dict[str, Any]:
     """GET /api/v3/ticker/24hr from the candles of the last day of candle time."""
     candles = state.visible_candles
     current = candles[-1]
-    window_start = current.timestamp + state.interval_ms - _DAY_MS
+    window_start = timestamp_ms(current) + state.interval_ms - _DAY_MS
     first = len(candles) - 1
-    while first > 0 and candles[first - 1].timestamp >= window_start:
+    while first > 0 and timestamp_ms(candles[first - 1]) >= window_start:
         first -= 1
     window = candles[first:]
     prev_close = candles[first - 1].close if first > 0 else window[0].open
@@ -251,7 +252,7 @@ def state_json(engine: MatchingEngine) -> dict[str, Any]:
             "candles": len(state.candles),
             "price": fmt(c.close),
             "candle": {
-                "timestamp": c.timestamp,
+                "timestamp": timestamp_ms(c),
                 "open": fmt(c.open),
                 "high": fmt(c.high),
                 "low": fmt(c.low),
