@@ -3,7 +3,12 @@
 Why: the executor talks to exchanges through ccxt; this package serves the part of
 Binance's spot v3 REST API that ccxt's ``binance`` class uses, with prices driven
 by candle data, exact Decimal balances, Binance's error codes, and injectable
-network faults. It depends on nothing else in ``tradeexecutor``.
+network faults. Of ``tradeexecutor`` it uses only the candle type and loader and the
+executor's ccxt client settings (so both sides read data and talk HTTP alike).
+
+Layers: ``http_server`` (sockets, HTTP), ``endpoints`` (Binance's routes) and ``control``
+(``/_fake/``) over ``params``/``auth`` (request parsing, signatures); ``matching`` (the engine)
+over ``order_rules``, ``accounts`` (balances, orders, fills), ``book`` and ``markets``.
 
 Typical use::
 
@@ -13,11 +18,12 @@ Typical use::
         ex.advance()
 """
 
+from .accounts import Balance, Fill, Order
 from .auth import TEST_API_KEY, TEST_API_SECRET
 from .book import BookConfig, MarketSpec
 from .candles import Candle, default_candles, load_candles_csv, wave_candles
+from .errors import BinanceError
 from .faults import Fault, FaultKind, RequestRecord
-from .matching import Balance, BinanceError, Fill, Order
 from .server import FakeExchange
 
 

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 
-from .matching import BinanceError
+from .errors import BinanceError
 
 __all__ = ["TEST_API_KEY", "TEST_API_SECRET", "sign", "strip_signature", "verify_request"]
 

@@ -169,6 +169,43 @@ class SyntheticBook:
         """Levels a taker on ``side`` trades against (asks for a buy)."""
         return self.asks if side == "BUY" else self.bids
 
+    def plan_taker(
+        self,
+        step: Decimal,
+        side: Side,
+        qty_limit: Decimal | None,
+        quote_limit: Decimal | None,
+        price_limit: Decimal | None,
+    ) -> tuple[list[tuple[BookLevel, Decimal]], bool]:
+        """Walk the book without changing it; returns (level, qty) pairs and whether it ran dry."""
+        plan: list[tuple[BookLevel, Decimal]] = []
+        qty_left = qty_limit
+        quote_left = quote_limit
+        for level in self.opposite(side):
+            if level.remaining <= 0:
+                continue
+            if price_limit is not None and (
+                (side == "BUY" and level.price > price_limit)
+                or (side == "SELL" and level.price < price_limit)
+            ):
+                return plan, False
+            if qty_left is not None:
+                take = min(qty_left, level.remaining)
+            else:
+                assert quote_left is not None
+                take = min(level.remaining, floor_to(quote_left / level.price, step))
+            if take <= 0:
+                return plan, False
+            plan.append((level, take))
+            if qty_left is not None:
+                qty_left -= take
+                if qty_left == 0:
+                    return plan, False
+            else:
+                assert quote_left is not None
+                quote_left -= take * level.price
+        return plan, True
+
     def best(self, side: Side) -> BookLevel | None:
         """Best level with liquidity left on the book side named by ``side`` ('BUY' = bids)."""
         levels = self.bids if side == "BUY" else self.asks

@@ -1,8 +1,8 @@
-"""Accounts, orders and the matching engine of the fake exchange.
+"""The matching engine of the fake exchange: orders against the synthetic book and the candles.
 
-Why: the executor must be tested against an exchange that keeps real books of
-balances and orders, refuses what Binance refuses, and fills orders the way
-Binance reports them, with every amount an exact ``Decimal``.
+Why: the executor must be tested against an exchange that fills orders the way Binance reports
+them, with every amount an exact ``Decimal``. Balances and their movements are in
+:mod:`.accounts`, what is refused before an order is accepted in :mod:`.order_rules`.
 
 Fill model:
 
@@ -15,12 +15,7 @@ Fill model:
   volume is filled per side per candle, so a large order can fill over several
   candles (``PARTIALLY_FILLED``).
 
-Fee convention (Binance's default, no BNB discount): the fee is charged in the
-asset received. A buy of ``q`` base at price ``p`` debits ``q*p`` quote and credits
-``q - q*fee`` base (``commissionAsset`` = base); a sell debits ``q`` base and credits
-``q*p - q*p*fee`` quote (``commissionAsset`` = quote). The fee rate is
-``taker_fee`` for taker fills and ``maker_fee`` for maker fills. Commissions are
-not rounded, so balances are exact products of the numbers involved.
+The fee rate is ``taker_fee`` for taker fills and ``maker_fee`` for maker fills.
 
 Client order ids: by default an id ever used by the account is refused with
 ``-2010 Duplicate order sent.``; real Binance only refuses ids of *open* orders
@@ -29,155 +24,23 @@ Client order ids: by default an id ever used by the account is refused with
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from typing import Literal
 
-from .book import BookConfig, BookLevel, MarketSpec, SyntheticBook
-from .candles import Candle, infer_interval_ms, to_candles
-from .decimals import CTX, floor_to, is_multiple
+from .accounts import Account, Balance, Fill, Order, Side, book_fill, release
+from .book import BookConfig, BookLevel, MarketSpec
+from .candles import CandleLike, infer_interval_ms, to_candles
+from .decimals import CTX, floor_to
+from .errors import BinanceError, insufficient
+from .markets import MarketState
+from .order_rules import check_client_order_id, check_filters, check_shape
 
-__all__ = [
-    "Account",
-    "Balance",
-    "BinanceError",
-    "Fill",
-    "MarketState",
-    "MatchingEngine",
-    "Order",
-]
+__all__ = ["MatchingEngine"]
 
-Side = Literal["BUY", "SELL"]
 _ZERO = Decimal(0)
-_OPEN = ("NEW", "PARTIALLY_FILLED")
-_CLIENT_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
-
-
-class BinanceError(Exception):
-    """An error Binance answers with ``{"code": ..., "msg": ...}``."""
-
-    def __init__(self, code: int, msg: str, http_status: int = 400) -> None:
-        super().__init__(f"{code}: {msg}")
-        self.code = code
-        self.msg = msg
-        self.http_status = http_status
-
-    def body(self) -> dict[str, object]:
-        """JSON body exactly as Binance sends it."""
-        return {"code": self.code, "msg": self.msg}
-
-
-def _insufficient() -> BinanceError:
-    return BinanceError(-2010, "Account has insufficient balance for requested action.")
-
-
-def _mandatory(name: str) -> BinanceError:
-    return BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-def _not_required(name: str) -> BinanceError:
-    return BinanceError(-1106, f"Parameter '{name}' sent when not required.")
-
-
-@dataclass(slots=True)
-class Fill:
-    """One execution of an order (a row of /api/v3/myTrades)."""
-
-    trade_id: int
-    order_id: int
-    market_id: str
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    time: int
-    is_buyer: bool
-    is_maker: bool
-
-
-@dataclass(slots=True)
-class Order:
-    """An order as the exchange tracks it; ``locked`` is what it still reserves."""
-
-    order_id: int
-    client_order_id: str
-    api_key: str
-    market_id: str
-    side: Side
-    type: str
-    time_in_force: str
-    price: Decimal | None
-    orig_qty: Decimal
-    orig_quote_qty: Decimal
-    time: int
-    update_time: int
-    status: str = "NEW"
-    executed_qty: Decimal = _ZERO
-    cumm_quote_qty: Decimal = _ZERO
-    locked: Decimal = _ZERO
-    fills: list[Fill] = field(default_factory=list)
-
-    @property
-    def is_open(self) -> bool:
-        """NEW or PARTIALLY_FILLED: can still fill or be canceled."""
-        return self.status in _OPEN
-
-    @property
-    def remaining(self) -> Decimal:
-        """Quantity not yet executed."""
-        return self.orig_qty - self.executed_qty
-
-
-@dataclass(slots=True)
-class Balance:
-    """Free and locked (reserved by open orders) amounts of one asset."""
-
-    free: Decimal = _ZERO
-    locked: Decimal = _ZERO
-
-
-@dataclass(slots=True)
-class Account:
-    """One API key's balances, orders and trades."""
-
-    api_key: str
-    secret: str
-    balances: dict[str, Balance] = field(default_factory=dict)
-    orders: dict[int, Order] = field(default_factory=dict)
-    trades: list[Fill] = field(default_factory=list)
-    by_client_id: dict[str, int] = field(default_factory=dict)
-    update_time: int = 0
-
-    def balance(self, asset: str) -> Balance:
-        """Balance of ``asset``, created empty on first use."""
-        return self.balances.setdefault(asset, Balance())
-
-
-@dataclass(slots=True)
-class MarketState:
-    """A market, its candles, the current candle index and its synthetic book."""
-
-    spec: MarketSpec
-    candles: list[Candle]
-    interval_ms: int
-    index: int = 0
-    book: SyntheticBook = field(default_factory=SyntheticBook)
-
-    @property
-    def candle(self) -> Candle:
-        """The current candle."""
-        return self.candles[self.index]
-
-    @property
-    def visible_candles(self) -> list[Candle]:
-        """Candles up to and including the current one (no peeking into the future)."""
-        return self.candles[: self.index + 1]
 
 
 def _wall_clock_ms() -> int:
@@ -189,7 +52,7 @@ class MatchingEngine:
 
     def __init__(
         self,
-        markets: Sequence[tuple[MarketSpec, Sequence[Candle]]],
+        markets: Sequence[tuple[MarketSpec, Sequence[CandleLike]]],
         *,
         maker_fee: Decimal = Decimal("0.001"),
         taker_fee: Decimal = Decimal("0.001"),
@@ -377,14 +240,9 @@ class MatchingEngine:
             state = self.market(market_id)
             if side not in ("BUY", "SELL"):
                 raise BinanceError(-1117, "Invalid side.")
-            tif = self._check_shape(order_type, time_in_force, price, quantity, quote_order_qty)
-            if client_order_id is not None and not _CLIENT_ID_RE.match(client_order_id):
-                raise BinanceError(
-                    -1100,
-                    "Illegal characters found in parameter 'newClientOrderId'; "
-                    "legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-                )
-            self._check_filters(state, order_type, price, quantity, quote_order_qty)
+            tif = check_shape(order_type, time_in_force, price, quantity, quote_order_qty)
+            check_client_order_id(client_order_id)
+            check_filters(state, order_type, price, quantity, quote_order_qty)
             if client_order_id is not None and self._is_duplicate(account, client_order_id):
                 raise BinanceError(-2010, "Duplicate order sent.")
             if validate_only:
@@ -396,81 +254,6 @@ class MatchingEngine:
             assert price is not None and quantity is not None
             return self._place_limit(account, state, typed_side, order_type, tif, cid, price, quantity)
 
-    @staticmethod
-    def _check_shape(
-        order_type: str,
-        tif: str | None,
-        price: Decimal | None,
-        quantity: Decimal | None,
-        quote_order_qty: Decimal | None,
-    ) -> str:
-        if order_type == "LIMIT":
-            if tif is None:
-                raise _mandatory("timeInForce")
-            if tif not in ("GTC", "IOC", "FOK"):
-                raise BinanceError(-1115, "Invalid timeInForce.")
-        elif order_type == "LIMIT_MAKER":
-            tif = "GTC"
-        elif order_type == "MARKET":
-            if price is not None:
-                raise _not_required("price")
-            if quantity is None and quote_order_qty is None:
-                raise BinanceError(
-                    -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
-                )
-            if quantity is not None and quote_order_qty is not None:
-                raise _not_required("quoteOrderQty")
-            return "GTC"
-        else:
-            raise BinanceError(-1116, "Invalid orderType.")
-        if price is None:
-            raise _mandatory("price")
-        if quantity is None:
-            raise _mandatory("quantity")
-        if quote_order_qty is not None:
-            raise _not_required("quoteOrderQty")
-        return tif
-
-    @staticmethod
-    def _check_filters(
-        state: MarketState,
-        order_type: str,
-        price: Decimal | None,
-        quantity: Decimal | None,
-        quote_order_qty: Decimal | None,
-    ) -> None:
-        spec = state.spec
-        if price is not None:
-            if price <= 0:
-                raise BinanceError(-1013, "Invalid price.")
-            if (
-                price < spec.min_price
-                or price > spec.max_price
-                or not is_multiple(price - spec.min_price, spec.tick_size)
-            ):
-                raise BinanceError(-1013, "Filter failure: PRICE_FILTER")
-        if quantity is not None:
-            if quantity <= 0:
-                raise BinanceError(-1013, "Invalid quantity.")
-            if (
-                quantity < spec.min_qty
-                or quantity > spec.max_qty
-                or not is_multiple(quantity - spec.min_qty, spec.step_size)
-            ):
-                raise BinanceError(-1013, "Filter failure: LOT_SIZE")
-        if quote_order_qty is not None and quote_order_qty <= 0:
-            raise BinanceError(-1013, "Invalid quoteOrderQty.")
-        if quote_order_qty is not None:
-            notional = quote_order_qty
-        elif price is not None and quantity is not None:
-            notional = price * quantity
-        else:
-            assert quantity is not None
-            notional = quantity * state.candle.close
-        if notional < spec.min_notional:
-            raise BinanceError(-1013, "Filter failure: NOTIONAL")
-        if order_type != "MARKET" and notional > spec.max_notional:
-            raise BinanceError(-1013, "Filter failure: NOTIONAL")
 
     def _is_duplicate(self, account: Account, client_order_id: str) -> bool:
         order_id = account.by_client_id.get(client_order_id)
@@ -510,44 +293,6 @@ class MatchingEngine:
         account.by_client_id[cid] = order.order_id
         return order
 
-    def _plan_taker(
-        self,
-        state: MarketState,
-        side: Side,
-        qty_limit: Decimal | None,
-        quote_limit: Decimal | None,
-        price_limit: Decimal | None,
-    ) -> tuple[list[tuple[BookLevel, Decimal]], bool]:
-        """Walk the book without changing it; returns (level, qty) pairs and whether it ran dry."""
-        step = state.spec.step_size
-        plan: list[tuple[BookLevel, Decimal]] = []
-        qty_left = qty_limit
-        quote_left = quote_limit
-        for level in state.book.opposite(side):
-            if level.remaining <= 0:
-                continue
-            if price_limit is not None and (
-                (side == "BUY" and level.price > price_limit)
-                or (side == "SELL" and level.price < price_limit)
-            ):
-                return plan, False
-            if qty_left is not None:
-                take = min(qty_left, level.remaining)
-            else:
-                assert quote_left is not None
-                take = min(level.remaining, floor_to(quote_left / level.price, step))
-            if take <= 0:
-                return plan, False
-            plan.append((level, take))
-            if qty_left is not None:
-                qty_left -= take
-                if qty_left == 0:
-                    return plan, False
-            else:
-                assert quote_left is not None
-                quote_left -= take * level.price
-        return plan, True
-
     def _place_market(
         self,
         account: Account,
@@ -558,13 +303,13 @@ class MatchingEngine:
         quote_order_qty: Decimal | None,
     ) -> tuple[Order, list[Fill]]:
         spec = state.spec
-        plan, ran_dry = self._plan_taker(state, side, quantity, quote_order_qty, None)
+        plan, ran_dry = state.book.plan_taker(state.spec.step_size, side, quantity, quote_order_qty, None)
         if side == "BUY":
             needed, asset = sum((lvl.price * q for lvl, q in plan), _ZERO), spec.quote
         else:
             needed, asset = sum((q for _, q in plan), _ZERO), spec.base
         if account.balance(asset).free < needed:
-            raise _insufficient()
+            raise insufficient()
         order = self._new_order(
             account, state, side, "MARKET", "GTC", cid, None, quantity or _ZERO, quote_order_qty or _ZERO
         )
@@ -586,13 +331,13 @@ class MatchingEngine:
         quantity: Decimal,
     ) -> tuple[Order, list[Fill]]:
         spec = state.spec
-        plan, _ = self._plan_taker(state, side, quantity, None, price)
+        plan, _ = state.book.plan_taker(state.spec.step_size, side, quantity, None, price)
         if order_type == "LIMIT_MAKER" and plan:
             raise BinanceError(-2010, "Order would immediately match and take.")
         asset, reserve = (spec.quote, price * quantity) if side == "BUY" else (spec.base, quantity)
         bal = account.balance(asset)
         if bal.free < reserve:
-            raise _insufficient()
+            raise insufficient()
         order = self._new_order(account, state, side, order_type, tif, cid, price, quantity, _ZERO)
         bal.free -= reserve
         bal.locked += reserve
@@ -629,63 +374,16 @@ class MatchingEngine:
         *,
         is_maker: bool,
     ) -> Fill:
-        """Move balances for one execution; see the module docstring for the fee rule."""
-        spec = state.spec
-        now = self.clock()
-        quote_qty = price * qty
         rate = self.maker_fee if is_maker else self.taker_fee
-        base = account.balance(spec.base)
-        quote = account.balance(spec.quote)
-        if order.side == "BUY":
-            commission, commission_asset = qty * rate, spec.base
-            if order.type == "MARKET":
-                quote.free -= quote_qty
-            else:
-                assert order.price is not None
-                reserved = qty * order.price
-                order.locked -= reserved
-                quote.locked -= reserved
-                quote.free += reserved - quote_qty
-            base.free += qty - commission
-        else:
-            commission, commission_asset = quote_qty * rate, spec.quote
-            if order.type == "MARKET":
-                base.free -= qty
-            else:
-                order.locked -= qty
-                base.locked -= qty
-            quote.free += quote_qty - commission
-        fill = Fill(
+        fill = book_fill(
+            account, state.spec, order, price, qty, rate=rate, is_maker=is_maker, now=self.clock(),
             trade_id=self._next_trade_id,
-            order_id=order.order_id,
-            market_id=spec.market_id,
-            price=price,
-            qty=qty,
-            quote_qty=quote_qty,
-            commission=commission,
-            commission_asset=commission_asset,
-            time=now,
-            is_buyer=order.side == "BUY",
-            is_maker=is_maker,
-        )
+        )  # fmt: skip
         self._next_trade_id += 1
-        order.executed_qty += qty
-        order.cumm_quote_qty += quote_qty
-        order.update_time = now
-        order.fills.append(fill)
-        account.trades.append(fill)
-        account.update_time = now
         return fill
 
     def _release(self, account: Account, state: MarketState, order: Order) -> None:
-        """Give back whatever the order still reserves."""
-        if order.locked == 0:
-            return
-        asset = state.spec.quote if order.side == "BUY" else state.spec.base
-        bal = account.balance(asset)
-        bal.locked -= order.locked
-        bal.free += order.locked
-        order.locked = _ZERO
+        release(account, state.spec, order)
 
     def get_order(
         self, api_key: str, market_id: str, order_id: int | None = None, client_order_id: str | None = None

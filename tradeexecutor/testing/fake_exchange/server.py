@@ -34,12 +34,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from .accounts import Balance, Fill, Order
 from .auth import TEST_API_KEY, TEST_API_SECRET, verify_request
 from .book import BookConfig, MarketSpec
 from .candles import CandleLike, default_candles, timestamp_ms
 from .decimals import CTX, fmt, parse_decimal, to_decimal
+from .errors import BinanceError
 from .faults import Fault, FaultInjector, FaultKind, RequestLog, RequestRecord
-from .matching import Balance, BinanceError, Fill, MatchingEngine, Order
+from .matching import MatchingEngine
 from .wire import (
     account_json,
     cancel_json,

@@ -11,9 +11,11 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
+from .accounts import Account, Fill, Order
 from .candles import Candle, timestamp_ms
 from .decimals import fmt
-from .matching import Account, Fill, MarketState, MatchingEngine, Order
+from .markets import MarketState
+from .matching import MatchingEngine
 
 __all__ = [
     "account_json",
