@@ -587,3 +587,35 @@ def test_cli_serves_in_another_process(tmp_path: Path) -> None:
                 raise
         assert "stopped" in proc.stdout.read()
     assert code == 0, stderr_path.read_text()
+
+
+def test_cli_refuses_a_port_out_of_range_and_one_in_use_with_one_line() -> None:
+    import socket
+
+    command = [sys.executable, "-m", "tradeexecutor.testing.fake_exchange"]
+    cwd = Path(__file__).resolve().parents[1]
+    done = subprocess.run([*command, "--port", "99999"], capture_output=True, text=True, timeout=60, cwd=cwd)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "fake-exchange: error: argument --port: port 99999 is out of range: give 0 to 65535 (0 picks a free one)"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*command, "--port", str(port)], capture_output=True, text=True, timeout=60, cwd=cwd)
+    assert done.returncode == 2
+    assert done.stderr == f"fake-exchange: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use\n"
+
+
+def test_http_error_and_retry_after_faults(exchange: FakeExchange) -> None:
+    client = make_ccxt_client(exchange.url, TEST_API_KEY, TEST_API_SECRET)
+    exchange.add_fault("http_error", path="/api/v3/ticker/price", status=404)
+    with pytest.raises(ccxt.ExchangeNotAvailable, match="404 Not Found HTTP error 404"):
+        client.public_get_ticker_price({"symbol": "BTCUSDT"})
+    exchange.add_fault("rate_limit_429", path="/api/v3/time", retry_after=0.25)
+    with pytest.raises(ccxt.DDoSProtection):
+        client.fetch_time()
+    assert client.last_response_headers["Retry-After"] == "0.25"
+    (record,) = exchange.requests("/api/v3/time")
+    assert (record.status, record.error_code) == (429, -1003)

@@ -31,6 +31,16 @@ def _deposit(text: str) -> tuple[str, Decimal]:
         raise argparse.ArgumentTypeError(f"expected ASSET=AMOUNT, got {text!r}") from None
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range: give 0 to 65535 (0 picks a free one)")
+    return value
+
+
 def _decimal(text: str) -> Decimal:
     try:
         return Decimal(text)
@@ -44,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fake-exchange", description="Serve a fake Binance spot REST API driven by candle data."
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=0, help="port, 0 picks a free one (default: 0)")
+    parser.add_argument("--port", type=_port, default=0, help="port, 0 picks a free one (default: 0)")
     parser.add_argument(
         "--data", help="CSV with Date,Open,High,Low,Close,Volume (default: generated candles)"
     )
@@ -115,29 +125,35 @@ def serve(args: argparse.Namespace) -> int:
             f"fake-exchange: WARNING: listening on {args.host}, not loopback; anyone can trade",
             file=sys.stderr,
         )
+    try:
+        exchange.start()
+    except (OSError, OverflowError) as exc:  # port in use, out of range, address not local
+        print(f"fake-exchange: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (e.g. from a test harness) shuts down as cleanly as Ctrl-C
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        with exchange:
-            print(
-                f"Fake Binance exchange at {exchange.url} ({spec.symbol}, {len(candles)} candles)", flush=True
-            )
-            print(f"API key:    {exchange.api_key}", flush=True)
-            print(f"API secret: {exchange.api_secret}", flush=True)
-            print("Press Ctrl-C to stop.", flush=True)
-            while not stop.is_set():
-                if args.advance_every:
-                    stop.wait(args.advance_every)
-                    if exchange.advance() == 0:
-                        print("fake-exchange: end of candle data, price stays", flush=True)
-                        args.advance_every = None
-                    else:
-                        print(f"candle advanced, price {exchange.price()}", flush=True)
+        print(
+            f"Fake Binance exchange at {exchange.url} ({spec.symbol}, {len(candles)} candles)", flush=True
+        )
+        print(f"API key:    {exchange.api_key}", flush=True)
+        print(f"API secret: {exchange.api_secret}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.is_set():
+            if args.advance_every:
+                stop.wait(args.advance_every)
+                if exchange.advance() == 0:
+                    print("fake-exchange: end of candle data, price stays", flush=True)
+                    args.advance_every = None
                 else:
-                    stop.wait(3600)
+                    print(f"candle advanced, price {exchange.price()}", flush=True)
+            else:
+                stop.wait(3600)
     except KeyboardInterrupt:
         pass
+    finally:
+        exchange.stop()
     print("fake-exchange: stopped", flush=True)
     return 0
