@@ -54,7 +54,14 @@ KINDS: dict[str, dict[str, Any]] = {
 TARGETS = {
     "candles": "/api/v3/klines",
     "balance": "/api/v3/account",
+    "open_orders": "/api/v3/openOrders",
     "trades": "/api/v3/myTrades",
+}
+OPERATIONS = {
+    "candles": "fetch_ohlcv",
+    "balance": "fetch_balance",
+    "open_orders": "fetch_open_orders",
+    "trades": "fetch_my_trades",
 }
 
 
@@ -93,7 +100,7 @@ def test_outage_longer_than_the_retry_budget_is_recorded_and_the_run_trades_on_a
     assert started["seq"] < ended["seq"]
     assert started["data"]["venue"] == ended["data"]["venue"] == "binance"
     assert ended["data"]["since"] == started["data"]["since"] == started["at"]
-    operation = {"candles": "fetch_ohlcv", "balance": "fetch_balance", "trades": "fetch_my_trades"}[target]
+    operation = OPERATIONS[target]
     assert started["data"]["reason"].startswith(f"{operation}: ")
     assert ended["data"]["reason"] == f"{operation} answers again"
     assert of_type(events, "strategy_failed") == [] and of_type(events, "position_frozen") == []
@@ -165,11 +172,12 @@ def _config(fake: FakeExchange, strategy: Path, state_dir: Path, **overrides: An
     )
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_transient_errors_at_start_up_are_retried_and_the_run_starts(
-    exchange: FakeExchange, strategy_file: Path, tmp_path: Path
+    exchange: FakeExchange, strategy_file: Path, tmp_path: Path, kind: str
 ) -> None:
     for path in ("/api/v3/exchangeInfo", "/api/v3/account", "/api/v3/klines"):
-        exchange.add_fault("http_5xx", count=OUTAGE, path=path, method="GET")
+        exchange.add_fault(count=OUTAGE, path=path, method="GET", **KINDS[kind])
     result = run_session(_config(exchange, strategy_file, tmp_path / "state"), clock=candle_clock(exchange))
     assert result.outcome.crash is None and result.outcome.cycles_run == 1
     assert exchange.faults.active() == []
