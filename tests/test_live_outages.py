@@ -168,6 +168,7 @@ def _config(fake: FakeExchange, strategy: Path, state_dir: Path, **overrides: An
         api_key=TEST_API_KEY,
         api_secret=TEST_API_SECRET,
         max_cycles=1,
+        clock=candle_clock(fake),
         **{**FAST, **overrides},
     )
 
@@ -178,7 +179,7 @@ def test_transient_errors_at_start_up_are_retried_and_the_run_starts(
 ) -> None:
     for path in ("/api/v3/exchangeInfo", "/api/v3/account", "/api/v3/klines"):
         exchange.add_fault(count=OUTAGE, path=path, method="GET", **KINDS[kind])
-    result = run_session(_config(exchange, strategy_file, tmp_path / "state"), clock=candle_clock(exchange))
+    result = run_session(_config(exchange, strategy_file, tmp_path / "state"))
     assert result.outcome.crash is None and result.outcome.cycles_run == 1
     assert exchange.faults.active() == []
     assert len(result.outcome.state.portfolio.trades) == 1
@@ -191,7 +192,7 @@ def test_lasting_exchange_error_at_start_up_is_one_line_naming_the_url(
     exchange.add_fault("http_5xx", count=100_000, path=path, method="GET")
     state_dir = tmp_path / "state"
     with pytest.raises(RunSetupError) as raised:
-        run_session(_config(exchange, strategy_file, state_dir, start_up_timeout=0.3), clock=candle_clock(exchange))
+        run_session(_config(exchange, strategy_file, state_dir, start_up_timeout=0.3))
     message = str(raised.value)
     assert re.fullmatch(
         rf"exchange binance at {re.escape(exchange.url)} unreachable for 0\.3s at start-up: ExchangeNotAvailable: "
@@ -221,7 +222,7 @@ def test_signed_urls_and_keys_are_redacted_from_recorded_and_raised_errors(
 
     exchange.add_fault("http_5xx", count=100_000, path="/api/v3/account", method="GET")
     with pytest.raises(RunSetupError) as raised:
-        run_session(_config(exchange, strategy_file, state_dir, start_up_timeout=0.2), clock=candle_clock(exchange))
+        run_session(_config(exchange, strategy_file, state_dir, start_up_timeout=0.2))
     assert "&signature=<redacted> 503" in str(raised.value) and TEST_API_KEY not in str(raised.value)
 
 

@@ -660,7 +660,7 @@ def test_the_live_feed_waits_for_a_new_candle_so_a_bar_is_never_seen_twice(
 
 @pytest.mark.parametrize(
     ("pair", "matches"),
-    [("btc/usdt", "BTC/USDT"), ("BTC/USDC", "BTC/USDT, BTC/EUR, ETH/USDT"), ("ETH/USDC", "ETH/USDT, BTC/USDT")],
+    [("BTC/USDC", "BTC/USDT, BTC/EUR, ETH/USDT"), ("ETH/USDC", "ETH/USDT, BTC/USDT")],
 )
 def test_a_pair_the_exchange_does_not_list_is_refused_with_close_matches(
     strategy_file: Path, tmp_path: Path, pair: str, matches: str
