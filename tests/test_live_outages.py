@@ -9,6 +9,7 @@ one line. Backoff starts at 10 ms and the ccxt client gives up after 250 ms, to 
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,6 +23,8 @@ from test_live_trading import (
     EXECUTOR_ID,
     assert_books_equal,
     candle_clock,
+    clean_env,
+    cli_command,
     exchange,
     live,
     log_events,
@@ -276,3 +279,25 @@ def test_a_state_already_holding_two_cycles_on_one_candle_loads_and_trades(
     assert [v.at for v in state.valuations] == [at, at, at + timedelta(minutes=1)]
     assert state.portfolio.trades[1].status is TradeStatus.filled
     assert_books_equal(state, exchange)
+
+
+def test_the_cli_stops_after_max_outage_with_one_line_and_exit_2(
+    exchange: FakeExchange, strategy_file: Path, tmp_path: Path
+) -> None:
+    exchange.add_fault("http_5xx", count=100_000, path="/api/v3/openOrders", method="GET")
+    command = [
+        *cli_command(), "start", "--mode", "live", "--exchange-url", exchange.url, "--strategy", str(strategy_file),
+        "--param", "mode=idle", "--max-cycles", "3", "--reconcile-every", "1", "--max-outage", "0.5",
+        "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    env = clean_env(TRADE_EXECUTOR_API_KEY=TEST_API_KEY, TRADE_EXECUTOR_API_SECRET=TEST_API_SECRET)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.splitlines()
+    assert re.fullmatch(
+        rf"error: exchange binance at {re.escape(exchange.url)} unreachable for \d+\.\ds, longer than the 0\.5s "
+        r"allowed \(--max-outage\): fetch_open_orders: ExchangeNotAvailable: binance GET \S+&signature=<redacted> "
+        r"503 Service Unavailable Service Unavailable; the state is saved, start again once the exchange answers",
+        line,
+    ), line
+    assert TEST_API_KEY not in done.stderr

@@ -123,6 +123,13 @@ def run_options(default_mode: str) -> Callable[[F], F]:
             help="live: seconds an order must stay unknown by its client order id before it counts as never "
             "sent (more than Binance's 10 s recvWindow)",
         ),
+        option(
+            "--max-outage",
+            type=Seconds(),
+            default="600",
+            help="live: stop when the exchange stays unreachable this long (60, 10m, 1h; 0: never); shorter "
+            "outages are recorded and ridden out",
+        ),
         param_option("override a strategy parameter"),
         option("--fresh", is_flag=True, help="move existing state files to a backup folder and start over"),
         option(
@@ -204,6 +211,7 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         timeframe=args.timeframe,
         reconcile_every=args.reconcile_every,
         unknown_order_grace=args.unknown_order_grace,
+        max_outage=args.max_outage,
         decide_timeout=_decide_timeout(args),
         max_intents_per_cycle=args.max_intents_per_cycle,
         accept_config_change=args.accept_config_change,
