@@ -263,9 +263,6 @@ def test_a_restart_on_the_same_candle_waits_for_the_next_one(
     assert len(observed) == len(set(observed)) == 2
 
 
-@pytest.mark.xfail(
-    reason="until the statistics tolerate equal cycle times (the analysis part of issue 7 item 11)", strict=False
-)
 def test_a_state_already_holding_two_cycles_on_one_candle_loads_and_trades(
     exchange: FakeExchange, strategy_file: Path, tmp_path: Path, advance_later: threading.Event
 ) -> None:
