@@ -274,7 +274,7 @@ def test_a_state_already_holding_two_cycles_on_one_candle_loads_and_trades(
     with StateStore(state_dir, EXECUTOR_ID) as store:  # what the old feed wrote on a same-candle restart
         store.record([MarketObserved(at, 1, price, price, price, price, Decimal(100)), CycleCompleted(at, 2)])
     advance_later.set()
-    again = live(exchange, strategy_file, state_dir, cycles=1, advance=False, mode="buy_once")
+    again = live(exchange, strategy_file, state_dir, cycles=1, advance=False, accept_config_change=True, mode="buy_once")
     state = again.outcome.state
     assert [v.at for v in state.valuations] == [at, at, at + timedelta(minutes=1)]
     assert state.portfolio.trades[1].status is TradeStatus.filled
