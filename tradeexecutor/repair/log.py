@@ -7,8 +7,10 @@ what would be kept and dropped, and only then, after copying the files to a back
 truncates the log to its last good record. The log is the truth, so the snapshot, a cache, is set
 aside whenever it no longer agrees with the repaired log; start-up rebuilds it.
 
-Damage in the middle of the log (good records after a bad one) is flagged: truncating there loses
-those records, and the caller must get an explicit confirmation before applying the plan.
+Damage in the middle of the log (good records after a bad one) is salvaged where that is safe
+(`repair.salvage`: the damaged lines are dropped and the records after them kept while each one
+still applies; CRLF line ends are normalised). Where it is not, truncating there loses those
+records, and the caller must get an explicit confirmation before applying the plan.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tradeexecutor.clock import wall_clock
+from tradeexecutor.repair.salvage import SalvagePlan, plan_salvage, write_salvaged
 from tradeexecutor.state.codec import decode_event
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.reducer import apply
@@ -32,7 +35,7 @@ from tradeexecutor.store.eventlog import EventLog, verify_line
 from tradeexecutor.store.fsync import fsync_dir
 from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import dump_state, load_snapshot
+from tradeexecutor.store.snapshot import dump_state, load_snapshot, parse_state
 
 
 class RepairError(StoreError):
@@ -78,25 +81,36 @@ class LogRepairPlan:
     snapshot_problem: str | None = None
     log_stamp: FileStamp = None
     snapshot_stamp: FileStamp = None
+    #: Drop the damaged lines and keep the good records after them, instead of the cut above.
+    salvage: SalvagePlan | None = None
+    #: The cut without salvage, for the operator to compare (set when `salvage` is).
+    truncation: str | None = None
     #: The state rebuilt from the records that are kept: what start-up will see after the repair.
     state: State = field(default_factory=State, repr=False, compare=False)
 
     @property
     def changes_log(self) -> bool:
-        return self.add_newline or self.dropped_bytes > 0
+        return self.add_newline or self.dropped_bytes > 0 or self.salvage is not None
 
     @property
     def lost_records(self) -> int:
         """Records passing their checksum that the cut drops (they stay in the backup)."""
+        if self.salvage is not None:
+            return self.salvage.lost_good
         return 0 if self.add_newline else self.later_records + self.damaged_record_intact
 
     @property
     def needs_confirmation(self) -> bool:
-        """True when the cut drops more than a broken record: damage in the middle, data loss."""
+        """True when the cut drops more than a broken record: damage in the middle, data loss.
+        A salvage that keeps every record after the damage drops only the damaged lines."""
+        if self.salvage is not None:
+            return self.salvage.refusal is not None and self.salvage.lost_good > 0
         return self.later_lines > 0 or self.lost_records > 0
 
     def summary(self) -> str:
         """One line: the cut (or the newline) in the words the operator sees."""
+        if self.salvage is not None:
+            return f"salvage: {self.salvage.describe()}"
         if self.kept_records:
             keep = f"keep records 1..{self.kept_records} (bytes 0..{self.kept_bytes})"
         else:
@@ -110,6 +124,8 @@ class LogRepairPlan:
     def describe(self) -> list[str]:
         """The whole plan, line by line, for the operator to read before saying yes."""
         lines = [self.summary()]
+        if self.salvage is not None:
+            return lines + self._describe_salvage(self.salvage) + self._describe_files()
         if self.later_lines:
             lines.append(
                 f"DATA LOSS: the damage is in the middle of the log; {self.later_lines} later line(s) "
@@ -121,6 +137,32 @@ class LogRepairPlan:
                 f"DATA LOSS: line {self.damaged_line} itself passes its checksum: it is a real record, "
                 "dropped because it cannot follow the records before it (it stays in the backup)"
             )
+        return lines + self._describe_files()
+
+    def _describe_salvage(self, salvage: SalvagePlan) -> list[str]:
+        lines = []
+        dropped = salvage.dropped_seqs
+        if dropped:
+            lines.append(
+                f"a log_repair_applied event takes the place of the dropped record(s) and lists them "
+                f"(seqs {', '.join(map(str, dropped))}; the damaged text stays in the backup)"
+            )
+        if salvage.snapshot_seq is not None:
+            lines.append(
+                f"the snapshot at seq {salvage.snapshot_seq} saw the dropped record(s): that event restores its state, "
+                "so balances and positions after the repair are what they were"
+            )
+        if salvage.refusal is not None and salvage.lost_good:
+            lines.append(
+                f"DATA LOSS: the cut drops {salvage.lost_good} record(s) that pass their checksum "
+                "(they stay in the backup)"
+            )
+        if self.truncation is not None:
+            lines.append(f"(without salvage: {self.truncation})")
+        return lines
+
+    def _describe_files(self) -> list[str]:
+        lines = []
         name = self.paths.snapshot.name
         if self.snapshot_problem is not None:
             lines.append(f"snapshot {name}: set aside into the backup folder ({self.snapshot_problem}); "
@@ -199,7 +241,11 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
                 plan.problem = f"the record has no line end, and with one: {restored}"
                 plan.damaged_record_intact = True
 
-    if snapshot_problem is None and snapshot_seq is not None:
+    if damage is not None and not plan.add_newline:
+        _offer_salvage(plan, snapshot_bytes if snapshot_problem is None else None)
+    if plan.salvage is not None:
+        snapshot_problem = snapshot_problem or _snapshot_after_salvage(plan.salvage, snapshot_seq, snapshot_matches)
+    elif snapshot_problem is None and snapshot_seq is not None:
         if snapshot_seq > plan.kept_records:
             snapshot_problem = (
                 f"it is at event {snapshot_seq}, ahead of the {'repaired ' if damage else ''}log, "
@@ -211,6 +257,42 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
     if damage is None and snapshot_problem is None:
         return None
     return plan
+
+
+def _offer_salvage(plan: LogRepairPlan, snapshot_bytes: bytes | None) -> None:
+    """Attach the salvage to the plan when it keeps more than the cut (or only fixes CRLF)."""
+    paths = plan.paths
+    with open(paths.log, "rb") as handle:
+        handle.seek(plan.damaged_offset or 0)
+        crlf = handle.readline().endswith(b"\r\n")
+    if not plan.later_lines and not crlf:
+        return
+    snapshot: tuple[int, State] | None = None
+    if snapshot_bytes is not None:
+        try:
+            state = parse_state(snapshot_bytes, paths.snapshot.name)
+            snapshot = (state.last_event_seq, state)
+        except CorruptSnapshot:
+            snapshot = None
+    salvage = plan_salvage(paths.log, snapshot)
+    if not salvage.worthwhile:
+        return
+    plan.truncation = plan.summary()
+    plan.salvage, plan.state, plan.kept_records = salvage, salvage.state, salvage.total_records
+
+
+def _snapshot_after_salvage(salvage: SalvagePlan, snapshot_seq: int | None, matches: bool | None) -> str | None:
+    """Why the snapshot is set aside after the salvage, or None when it stays (before the change)."""
+    if snapshot_seq is None:
+        return None
+    if snapshot_seq < salvage.first_change_seq and matches:
+        return None
+    if snapshot_seq < salvage.first_change_seq:
+        return f"it differs from the state rebuilt from the log at event {snapshot_seq}"
+    return (
+        f"it is at event {snapshot_seq}, past the first record the salvage rewrites (seq "
+        f"{salvage.first_change_seq}); the repair writes a new one for the repaired log"
+    )
 
 
 def _read_snapshot(paths: StatePaths) -> tuple[int | None, bytes | None, str | None]:
@@ -294,7 +376,13 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
             fsync_dir(paths.state_dir)
             actions.append(f"moved {paths.snapshot.name} into {backup.name} ({plan.snapshot_problem})")
         try:
-            if plan.add_newline:
+            if plan.salvage is not None:
+                size = write_salvaged(paths.log, plan.salvage)
+                actions.append(
+                    f"rewrote {paths.log.name} ({size} bytes, {plan.salvage.total_records} records): "
+                    f"{plan.salvage.describe()}"
+                )
+            elif plan.add_newline:
                 _append_newline(paths.log)
                 actions.append(f"added the missing line end to line {plan.damaged_line} of {paths.log.name}")
             elif plan.dropped_bytes:

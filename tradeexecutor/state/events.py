@@ -335,6 +335,25 @@ class VenueOutageEnded(Event):
     since: datetime
 
 
+@dataclass(slots=True, frozen=True)
+class LogRepairApplied(Event):
+    """`trade-executor repair` dropped damaged records from the log and kept the good records
+    after them (instead of truncating there). It stands where the dropped records stood and lists
+    them: their original `seq` numbers and types (`unknown` when the damaged text does not say),
+    the sha256 and a short excerpt of each dropped line, and why. When a snapshot covered the
+    damage, `restored_state` is that snapshot's state (JSON): it saw the dropped records, so the
+    reducer takes it as the state here; otherwise it is empty and the state goes on without them.
+    """
+
+    type_name: ClassVar[str] = "log_repair_applied"
+    dropped_seqs: tuple[int, ...]
+    dropped_types: tuple[str, ...]
+    dropped_lines_sha256: tuple[str, ...]
+    dropped_excerpts: tuple[str, ...]
+    reason: str
+    restored_state: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
@@ -369,6 +388,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunConfigured,
         VenueOutageStarted,
         VenueOutageEnded,
+        LogRepairApplied,
     )
 }
 

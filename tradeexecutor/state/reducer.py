@@ -12,7 +12,7 @@ import decimal
 from typing import Any
 
 # Importing the handler modules registers their handlers.
-from tradeexecutor.state import reducer_accounts, reducer_cycles, reducer_trades  # noqa: F401
+from tradeexecutor.state import reducer_accounts, reducer_cycles, reducer_repair, reducer_trades  # noqa: F401
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import (
     Event,

@@ -1,0 +1,423 @@
+"""Salvage of a damaged log: drop the damaged lines and keep the good records after them.
+
+Truncating at the first damaged line is always safe but loses every record after it. When the
+damage is a short run of lines with intact neighbours, the records after it can usually be kept.
+What makes that safe is the reducer: the records after the damage are re-applied, in order, on
+the state just before it, and kept only while each one applies. A record that depended on a
+dropped one (a sell of what a dropped fill bought) is refused there, and the log is cut at it;
+the plan says which record that is.
+
+When a snapshot covers the damage (its `last_event_seq` is at or past the damaged records and it
+reads cleanly), its state saw the dropped records: the `log_repair_applied` event that marks the
+drop then carries that state and is placed right after the snapshot's last record, so the money
+after the repair is exactly what it was; records between the damage and the snapshot that no
+longer apply are dropped too (the snapshot's state includes them).
+
+Numbering: `seq` has no gaps, so one `log_repair_applied` event takes the place of each dropped
+run and the kept records after it are renumbered (a run of one damaged line keeps every number).
+The snapshot, whose `last_event_seq` refers to the old numbers, is set aside when it is past the
+first change; the repair then writes a new one. Every line from the first change on is encoded
+again through `encode_records`, so each line's checksum is the one the log's encoder makes.
+
+CRLF line ends (a log edited on Windows) are not damage: a line whose checksum matches once its
+`\\r` is stripped is good, and the rewrite writes LF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradeexecutor.state.codec import decode_event
+from tradeexecutor.state.errors import InvalidEvent
+from tradeexecutor.state.events import Event, LogRepairApplied
+from tradeexecutor.state.reducer import apply
+from tradeexecutor.state.state import State
+from tradeexecutor.store.eventlog import encode_line, verify_line
+from tradeexecutor.store.fsync import fsync_dir
+from tradeexecutor.store.snapshot import dump_state
+
+#: The longest run of consecutive damaged lines that is dropped rather than cut at.
+MAX_DAMAGED_RUN = 8
+_EXCERPT = 80
+_HEAD = re.compile(rb'^\{"seq":(\d{1,15}),"type":"([a-z_]{1,40})"')
+
+
+@dataclass(slots=True)
+class Dropped:
+    """One dropped line: where it was, its text's digest and excerpt, and why it went."""
+
+    line_number: int
+    offset: int
+    text: bytes
+    problem: str
+    seq: int | None = None  # what the line says, when it still says it
+    type_name: str = "unknown"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text).hexdigest()
+
+    @property
+    def excerpt(self) -> str:
+        shown = self.text.rstrip(b"\r\n").decode("utf-8", "replace")
+        return shown if len(shown) <= _EXCERPT else shown[: _EXCERPT - 3] + "..."
+
+
+@dataclass(slots=True)
+class DroppedRun:
+    """Damaged lines between two good records, and the records (by old seq) they held."""
+
+    lines: list[Dropped]
+    seqs: list[int]
+    types: list[str]
+    covered: bool = False  # a snapshot covers it: its state is restored after the covered records
+
+
+@dataclass(slots=True)
+class Refusal:
+    """Where the salvage stops: the log is cut at this line (old numbering)."""
+
+    line_number: int
+    offset: int
+    seq: int | None
+    type_name: str
+    problem: str
+
+
+@dataclass(slots=True)
+class SalvagePlan:
+    """The log as the salvage would write it: `prefix_bytes` bytes of the (LF) file kept as
+    they are, then `events` encoded again from seq `first_new_seq` on."""
+
+    crlf_lines: int
+    runs: list[DroppedRun]
+    refusal: Refusal | None
+    prefix: bytes
+    prefix_records: int
+    events: list[Event]
+    kept_good: int  # records of the old log that stay, renumbered or not
+    good_after_damage: int  # of those, the ones after the first damaged line
+    lost_good: int  # records that verify but are dropped (by the cut, or covered and refused)
+    snapshot_seq: int | None  # the covering snapshot's old seq, when one stood in
+    old_seqs: list[int | None]  # per event: its seq before the repair (None: a repair event)
+    state: State = field(repr=False, default_factory=State)
+
+    @property
+    def total_records(self) -> int:
+        return self.prefix_records + len(self.events)
+
+    @property
+    def first_change_seq(self) -> int:
+        """The first seq whose line changes (old and new numbering agree before it)."""
+        return self.prefix_records + 1
+
+    @property
+    def dropped_seqs(self) -> list[int]:
+        return [seq for run in self.runs for seq in run.seqs]
+
+    @property
+    def worthwhile(self) -> bool:
+        """Keeps records that a cut at the first damage would drop, or only fixes line ends."""
+        return self.good_after_damage > 0 or (self.crlf_lines > 0 and not self.runs and self.refusal is None)
+
+    def describe(self) -> str:
+        """The plan in one sentence, in the operator's words."""
+        parts: list[str] = []
+        if self.crlf_lines:
+            parts.append(
+                f"{self.crlf_lines:,} line(s) end in CRLF, and their checksums match without the \\r: "
+                "rewrite them with LF"
+            )
+        runs = []
+        for run in self.runs:
+            first = run.lines[0]
+            what = "one damaged line" if len(run.lines) == 1 else f"{len(run.lines)} damaged lines"
+            covered = f", which the snapshot at seq {self.snapshot_seq} covers" if run.covered else ""
+            runs.append(f"{what} at {_seq_range(run.seqs)} (byte offset {first.offset}){covered}")
+        if runs:
+            it = "it" if len(self.runs) == 1 and len(self.runs[0].lines) == 1 else "them"
+            how = "all re-applied cleanly" if self.refusal is None else "each re-applied on the state before the damage"
+            parts.append(
+                "; ".join(runs) + f": drop {it} and keep the {self.good_after_damage:,} records after {it} ({how})"
+            )
+        if self.refusal is not None:
+            refused = self.refusal
+            where = f"seq {refused.seq}" if refused.seq is not None else f"line {refused.line_number}"
+            parts.append(
+                f"then truncate at {where} ({refused.type_name}, byte offset {refused.offset}): {refused.problem}"
+            )
+        renumbered = f", renumbered from seq {self.renumbered_from}" if self.renumbered_from else ""
+        return "; ".join(parts) + f" ({self.total_records:,} records after the repair{renumbered})"
+
+    @property
+    def renumbered_from(self) -> int | None:
+        """The first new seq whose record had another number before, or None."""
+        for new_seq, old_seq in enumerate(self.old_seqs, start=self.first_change_seq):
+            if old_seq is not None and old_seq != new_seq:
+                return new_seq
+        return None
+
+
+def _seq_range(seqs: Sequence[int]) -> str:
+    if not seqs:
+        return "no seq"
+    if len(seqs) == 1:
+        return f"seq {seqs[0]}"
+    return f"seqs {seqs[0]}..{seqs[-1]}" if list(seqs) == list(range(seqs[0], seqs[-1] + 1)) else "seqs " + ", ".join(
+        map(str, seqs)
+    )
+
+
+@dataclass(slots=True)
+class _Line:
+    number: int
+    offset: int
+    text: bytes  # as in the file
+    lf: bytes  # with a CRLF end made LF
+    seq: int | None = None
+    event: Event | None = None
+    problem: str | None = None
+
+
+def _classify(number: int, offset: int, text: bytes) -> _Line:
+    lf = text[:-2] + b"\n" if text.endswith(b"\r\n") else text
+    line = _Line(number, offset, text, lf)
+    try:
+        raw = verify_line(lf)
+        seq = raw["seq"]
+        if type(seq) is not int:
+            raise ValueError(f"sequence number {seq!r} is not an integer")
+        line.event = decode_event(raw["type"], raw["at"], raw["data"])
+        line.seq = seq
+    except KeyError as exc:
+        line.problem = f"missing member {exc.args[0]!r}"
+    except ValueError as exc:  # SerialisationError is one
+        line.problem = str(exc)
+    return line
+
+
+def _dropped(line: _Line, problem: str | None = None) -> Dropped:
+    head = _HEAD.match(line.lf)
+    dropped = Dropped(line.number, line.offset, line.text, problem or line.problem or "")
+    if head is not None:
+        dropped.seq, dropped.type_name = int(head.group(1)), head.group(2).decode()
+    if line.event is not None:
+        dropped.seq, dropped.type_name = line.seq, line.event.type_name
+    return dropped
+
+
+class _Walk:
+    """Re-applies the log line by line and builds the salvaged log."""
+
+    def __init__(self, snapshot: tuple[int, State] | None) -> None:
+        self.state = State()
+        self.snapshot = snapshot
+        self.prefix: list[bytes] = []
+        self.events: list[Event] = []
+        self.old_seqs: list[int | None] = []
+        self.runs: list[DroppedRun] = []
+        self.pending: list[_Line] = []
+        self.covering: DroppedRun | None = None  # dropped, waiting for the snapshot's seq
+        self.last_seq = 0
+        self.kept_good = self.good_after_damage = self.lost_good = self.crlf = 0
+        self.refusal: Refusal | None = None
+
+    def stop(self, line: _Line, problem: str) -> bool:
+        dropped = _dropped(line)
+        self.refusal = Refusal(line.number, line.offset, dropped.seq, dropped.type_name, problem)
+        return False
+
+    def feed(self, line: _Line) -> bool:
+        """Take the next line; False once the walk stopped (the log is cut at `refusal`)."""
+        if line.event is None:
+            self.pending.append(line)
+            if len(self.pending) > MAX_DAMAGED_RUN:
+                first = self.pending[0]
+                return self.stop(first, f"more than {MAX_DAMAGED_RUN} damaged lines in a row from here: {first.problem}")
+            return True
+        assert line.seq is not None
+        self.crlf += line.text.endswith(b"\r\n")
+        if self.pending:
+            if not self._close_run(line):
+                return False
+        elif line.seq != self.last_seq + 1:
+            return self.stop(line, f"sequence number {line.seq} where {self.last_seq + 1} was expected")
+        try:
+            apply(self.state, line.event, self.state.last_event_seq + 1)
+        except InvalidEvent as exc:
+            if self.covering is None:
+                return self.stop(line, f"it no longer applies without the dropped record(s): {exc.problem}")
+            # Covered by the snapshot, whose state already holds this record's effect.
+            self.covering.lines.append(_dropped(line, f"no longer applies: {exc.problem}"))
+            self.covering.seqs.append(line.seq)
+            self.covering.types.append(line.event.type_name)
+            self.lost_good += 1
+        else:
+            self.kept_good += 1
+            if self.runs:
+                self.good_after_damage += 1
+                self.events.append(line.event)
+                self.old_seqs.append(line.seq)
+            else:
+                self.prefix.append(line.lf)
+        self.last_seq = line.seq
+        if self.covering is not None and self.snapshot is not None and line.seq >= self.snapshot[0]:
+            self._restore(line.event.at)
+        return True
+
+    def _close_run(self, line: _Line) -> bool:
+        """The damaged lines before `line` become one dropped run; False if they cannot."""
+        assert line.seq is not None and line.event is not None
+        first = self.pending[0]
+        if line.seq <= self.last_seq:
+            return self.stop(first, f"{first.problem}, and the next good record, seq {line.seq}, does not follow seq {self.last_seq}")
+        if self.state.created_at is None:
+            return self.stop(first, f"{first.problem} (the first record: nothing before it to build on)")
+        lines = [_dropped(p) for p in self.pending]
+        self.pending = []
+        seqs = list(range(self.last_seq + 1, line.seq))
+        named = {d.seq: d.type_name for d in lines if d.seq is not None}
+        run = DroppedRun(lines, seqs, [named.get(seq, "unknown") for seq in seqs])
+        at = line.event.at
+        if self.covering is not None:  # more damage before the covering snapshot's seq
+            self.covering.lines.extend(run.lines)
+            self.covering.seqs.extend(run.seqs)
+            self.covering.types.extend(run.types)
+            if self.snapshot is not None and self.snapshot[0] < line.seq:
+                self._restore(at)
+            return True
+        self.runs.append(run)
+        if self.snapshot is not None and self.snapshot[0] > self.last_seq:
+            run.covered = True
+            self.covering = run
+            if self.snapshot[0] < line.seq:
+                self._restore(at)
+            return True
+        self._append_repair(run, None, f"damaged line(s) dropped ({lines[0].problem})", at)
+        return True
+
+    def _restore(self, at: Any) -> None:
+        assert self.covering is not None and self.snapshot is not None
+        run, self.covering = self.covering, None
+        reason = (
+            f"damaged line(s) dropped ({run.lines[0].problem}); the snapshot at seq {self.snapshot[0]} "
+            "covered them, and its state is restored here"
+        )
+        self._append_repair(run, self.snapshot[1], reason, at)
+
+    def _append_repair(self, run: DroppedRun, restored: State | None, reason: str, at: Any) -> None:
+        event = LogRepairApplied(
+            at,
+            tuple(run.seqs),
+            tuple(run.types),
+            tuple(d.sha256 for d in run.lines),
+            tuple(d.excerpt for d in run.lines),
+            reason,
+            "" if restored is None else dump_state(restored).decode(),
+        )
+        apply(self.state, event, self.state.last_event_seq + 1)
+        self.events.append(event)
+        self.old_seqs.append(None)
+
+
+def plan_salvage(log: Path, snapshot: tuple[int, State] | None) -> SalvagePlan:
+    """Walk the whole log (CRLF ends accepted) and plan what the salvage keeps. `snapshot` is
+    (last_event_seq, state) of a snapshot that reads cleanly, or None."""
+    if snapshot is not None and snapshot[0] > _last_good_seq(log):
+        snapshot = None  # ahead of the log: it cannot stand in for records the log still holds
+    walk = _Walk(snapshot)
+    offset = 0
+    with open(log, "rb", buffering=1 << 20) as handle:
+        for number, text in enumerate(handle, start=1):
+            line = _classify(number, offset, text)
+            offset += len(text)
+            if not walk.feed(line):
+                break
+    if walk.refusal is None and walk.pending:  # damage at the very end: cut there
+        first = walk.pending[0]
+        walk.stop(first, first.problem or "damaged")
+    lost = walk.lost_good
+    if walk.refusal is not None:
+        lost += _count_good_from(log, walk.refusal.offset)
+    return SalvagePlan(
+        crlf_lines=walk.crlf,
+        runs=walk.runs,
+        refusal=walk.refusal,
+        prefix=b"".join(walk.prefix),
+        prefix_records=len(walk.prefix),
+        events=walk.events,
+        kept_good=walk.kept_good,
+        good_after_damage=walk.good_after_damage,
+        lost_good=lost,
+        snapshot_seq=snapshot[0] if snapshot is not None and any(r.covered for r in walk.runs) else None,
+        old_seqs=walk.old_seqs,
+        state=walk.state,
+    )
+
+
+def _last_good_seq(log: Path) -> int:
+    last = 0
+    with open(log, "rb", buffering=1 << 20) as handle:
+        for text in handle:
+            head = _HEAD.match(text)
+            if head is not None and _verifies(text):
+                last = max(last, int(head.group(1)))
+    return last
+
+
+def _verifies(text: bytes) -> bool:
+    try:
+        verify_line(text[:-2] + b"\n" if text.endswith(b"\r\n") else text)
+    except ValueError:
+        return False
+    return True
+
+
+def _count_good_from(log: Path, offset: int) -> int:
+    count = 0
+    with open(log, "rb", buffering=1 << 20) as handle:
+        handle.seek(offset)
+        for text in handle:
+            count += _classify(0, 0, text).event is not None
+    return count
+
+
+def encode_records(previous_line: bytes | None, first_seq: int, events: Sequence[Event]) -> list[bytes]:
+    """The log lines of `events` numbered from `first_seq`, after the line `previous_line`.
+
+    The one place the salvage turns events into lines: through the log's own encoder, so a
+    rewritten line is exactly what an append would have written.
+    """
+    del previous_line  # the log's checksum covers each line alone; a chained one would start here
+    return [encode_line(seq, event) for seq, event in enumerate(events, start=first_seq)]
+
+
+def write_salvaged(log: Path, plan: SalvagePlan) -> int:
+    """Write the salvaged log beside the old one and rename it over it (fsynced both ways).
+
+    A failure (a full disk) removes the partial file and leaves the old log as it was."""
+    previous = plan.prefix[plan.prefix.rstrip(b"\n").rfind(b"\n") + 1 :] if plan.prefix else None
+    lines = encode_records(previous, plan.first_change_seq, plan.events)
+    temporary = log.with_name(log.name + ".repair-tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        try:
+            view = memoryview(plan.prefix + b"".join(lines))
+            size = len(view)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, log)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(log.parent)
+    return size
