@@ -169,28 +169,38 @@ def test_record_missing_only_its_line_end_gets_it_back_and_keeps_the_event(tmp_p
 
 
 def test_checksum_damage_in_the_middle_needs_accept_data_loss(tmp_path: Path) -> None:
+    """Damage to the pair's registration: the records after it no longer apply, so even the
+    salvage (the snapshot at the end covers the damage and stands in for them) drops records
+    that pass their checksum, and that is asked for."""
     paths = write_state(tmp_path)
     lines = paths.log.read_bytes().splitlines(keepends=True)
     lines[4] = lines[4].replace(b'"USDT"', b'"USDX"', 1)
     damaged = b"".join(lines)
     paths.log.write_bytes(damaged)
+    snapshot = paths.snapshot.read_bytes()
     plan = plan_log_repair(paths)
     assert plan is not None and plan.needs_confirmation and "checksum mismatch" in (plan.problem or "")
-    assert plan.lost_records == len(lines) - 5
+    assert plan.salvage is not None and plan.salvage.snapshot_seq == len(lines)
+    assert plan.lost_records == len(lines) - 6  # all but the deposit after the damage
     before = file_digests(tmp_path)
 
     refused = cli(tmp_path, "repair", "--auto-approve")  # asked even so; end of input is no
     assert refused.returncode == 1, refused.stderr
     assert "DATA LOSS" in refused.stdout and "--accept-data-loss" in refused.stdout
-    assert f"{len(lines) - 5} of them records that pass their checksum" in refused.stdout
+    assert f"DATA LOSS: {len(lines) - 6} record(s) that pass their checksum are dropped" in refused.stdout
     assert file_digests(tmp_path) == before and not backups(tmp_path)
 
     accepted = cli(tmp_path, "repair", "--auto-approve", "--accept-data-loss")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-    assert paths.log.read_bytes() == b"".join(lines[:4])
+    kept = paths.log.read_bytes().splitlines(keepends=True)
+    assert kept[:4] == lines[:4] and len(kept) == 6
+    assert orjson.loads(kept[-1])["type"] == "log_repair_applied"
     [backup] = backups(tmp_path)
     assert (backup / paths.log.name).read_bytes() == damaged
-    assert load_state(paths).last_event_seq == 4
+    assert (backup / paths.snapshot.name).read_bytes() == snapshot
+    # The snapshot's state stood in for the dropped records: the money is what it was.
+    restored = orjson.loads(paths.snapshot.read_bytes())
+    assert restored["portfolio"] == orjson.loads(snapshot)["portfolio"] and restored["last_event_seq"] == 6
     assert_replay_matches(tmp_path)
 
 

@@ -85,6 +85,8 @@ class LogRepairPlan:
     salvage: SalvagePlan | None = None
     #: The cut without salvage, for the operator to compare (set when `salvage` is).
     truncation: str | None = None
+    #: Why the records after the damage cannot be kept (the salvage was tried and refused).
+    no_salvage: str | None = None
     #: The state rebuilt from the records that are kept: what start-up will see after the repair.
     state: State = field(default_factory=State, repr=False, compare=False)
 
@@ -102,9 +104,10 @@ class LogRepairPlan:
     @property
     def needs_confirmation(self) -> bool:
         """True when the cut drops more than a broken record: damage in the middle, data loss.
-        A salvage that keeps every record after the damage drops only the damaged lines."""
+        A salvage that keeps every record after the damage drops only the damaged lines; one that
+        drops records passing their checksum (cut, or covered by the snapshot) is asked for."""
         if self.salvage is not None:
-            return self.salvage.refusal is not None and self.salvage.lost_good > 0
+            return self.salvage.lost_good > 0
         return self.later_lines > 0 or self.lost_records > 0
 
     def summary(self) -> str:
@@ -126,6 +129,8 @@ class LogRepairPlan:
         lines = [self.summary()]
         if self.salvage is not None:
             return lines + self._describe_salvage(self.salvage) + self._describe_files()
+        if self.no_salvage is not None:
+            lines.append(f"{self.no_salvage}; truncate at seq {self.kept_records + 1} instead")
         if self.later_lines:
             lines.append(
                 f"DATA LOSS: the damage is in the middle of the log; {self.later_lines} later line(s) "
@@ -152,9 +157,9 @@ class LogRepairPlan:
                 f"the snapshot at seq {salvage.snapshot_seq} saw the dropped record(s): that event restores its state, "
                 "so balances and positions after the repair are what they were"
             )
-        if salvage.refusal is not None and salvage.lost_good:
+        if salvage.lost_good:
             lines.append(
-                f"DATA LOSS: the cut drops {salvage.lost_good} record(s) that pass their checksum "
+                f"DATA LOSS: {salvage.lost_good} record(s) that pass their checksum are dropped from the log "
                 "(they stay in the backup)"
             )
         if self.truncation is not None:
@@ -276,6 +281,7 @@ def _offer_salvage(plan: LogRepairPlan, snapshot_bytes: bytes | None) -> None:
             snapshot = None
     salvage = plan_salvage(paths.log, snapshot)
     if not salvage.worthwhile:
+        plan.no_salvage = salvage.why_not()
         return
     plan.truncation = plan.summary()
     plan.salvage, plan.state, plan.kept_records = salvage, salvage.state, salvage.total_records

@@ -1,7 +1,8 @@
 """One repair of an executor's files, start to end: what `trade-executor repair` runs.
 
 Two phases. First the files: a torn or corrupt log is backed up and truncated to its last good
-record (`repair.log`). Then the state: stuck trades, frozen positions and orphan exchange orders
+record, or, when the damage is a short run of lines and the records after it still apply, rewritten
+without the damaged lines (`repair.log`, `repair.salvage`). Then the state: stuck trades, frozen positions and orphan exchange orders
 are settled with compensating events (`repair.stuck`). Each change is said and, without
 `auto_approve`, asked for; dropping records from the middle of the log is asked for even then,
 unless `accept_data_loss` is set too.
@@ -193,6 +194,8 @@ def _confirm_log(ask: Ask, say: Say, plan: LogRepairPlan, options: RepairOptions
             "  this loses the records after the damage (even with --auto-approve this is asked; "
             "--accept-data-loss allows it)"
         )
+        if plan.salvage is not None:
+            return ask(f"  apply the salvage, losing {plan.lost_records} record(s) that pass their checksum?")
         return ask(f"  apply, losing {plan.lost_records} record(s) from line {plan.damaged_line} on?")
     if options.auto_approve:
         say("  apply? yes (--auto-approve)")

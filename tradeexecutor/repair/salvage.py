@@ -77,6 +77,9 @@ class DroppedRun:
     seqs: list[int]
     types: list[str]
     covered: bool = False  # a snapshot covers it: its state is restored after the covered records
+    #: Intact records between the damage and the covering snapshot that no longer apply; dropped
+    #: too, since the snapshot's state holds their effect.
+    refused: list[Dropped] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -119,12 +122,24 @@ class SalvagePlan:
 
     @property
     def dropped_seqs(self) -> list[int]:
-        return [seq for run in self.runs for seq in run.seqs]
+        """Old seqs of the dropped records (damaged, then covered ones that no longer applied)."""
+        return [seq for run in self.runs for seq in run.seqs + [d.seq or 0 for d in run.refused]]
 
     @property
     def worthwhile(self) -> bool:
         """Keeps records that a cut at the first damage would drop, or only fixes line ends."""
         return self.good_after_damage > 0 or (self.crlf_lines > 0 and not self.runs and self.refusal is None)
+
+    def why_not(self) -> str | None:
+        """Why a salvage that keeps nothing more than the cut is not offered, or None."""
+        if self.worthwhile or self.refusal is None or not self.runs:
+            return None
+        refused = self.refusal
+        where = f"seq {refused.seq}" if refused.seq is not None else f"line {refused.line_number}"
+        return (
+            f"salvage is not safe: the record after the damage, {where} ({refused.type_name}, byte offset "
+            f"{refused.offset}): {refused.problem}"
+        )
 
     def describe(self) -> str:
         """The plan in one sentence, in the operator's words."""
@@ -142,9 +157,19 @@ class SalvagePlan:
             runs.append(f"{what} at {_seq_range(run.seqs)} (byte offset {first.offset}){covered}")
         if runs:
             it = "it" if len(self.runs) == 1 and len(self.runs[0].lines) == 1 else "them"
-            how = "all re-applied cleanly" if self.refusal is None else "each re-applied on the state before the damage"
+            refused = [d for run in self.runs for d in run.refused]
+            if refused:
+                how = (
+                    f"re-applied; {len(refused)} no longer applied without the dropped record(s) "
+                    f"({_seq_range([d.seq or 0 for d in refused])}): dropped too, their effect "
+                    "is in the snapshot's state"
+                )
+            elif self.refusal is None:
+                how = "all re-applied cleanly"
+            else:
+                how = "each re-applied on the state before the damage"
             parts.append(
-                "; ".join(runs) + f": drop {it} and keep the {self.good_after_damage:,} records after {it} ({how})"
+                "; ".join(runs) + f": drop {it} and keep {'' if not refused else f'{self.good_after_damage:,} of '}the {self.good_after_damage + len(refused):,} records after {it} ({how})"
             )
         if self.refusal is not None:
             refused = self.refusal
@@ -254,9 +279,7 @@ class _Walk:
             if self.covering is None:
                 return self.stop(line, f"it no longer applies without the dropped record(s): {exc.problem}")
             # Covered by the snapshot, whose state already holds this record's effect.
-            self.covering.lines.append(_dropped(line, f"no longer applies: {exc.problem}"))
-            self.covering.seqs.append(line.seq)
-            self.covering.types.append(line.event.type_name)
+            self.covering.refused.append(_dropped(line, f"no longer applies: {exc.problem}"))
             self.lost_good += 1
         else:
             self.kept_good += 1
@@ -314,10 +337,10 @@ class _Walk:
     def _append_repair(self, run: DroppedRun, restored: State | None, reason: str, at: Any) -> None:
         event = LogRepairApplied(
             at,
-            tuple(run.seqs),
-            tuple(run.types),
-            tuple(d.sha256 for d in run.lines),
-            tuple(d.excerpt for d in run.lines),
+            tuple(run.seqs) + tuple(d.seq or 0 for d in run.refused),
+            tuple(run.types) + tuple(d.type_name for d in run.refused),
+            tuple(d.sha256 for d in run.lines + run.refused),
+            tuple(d.excerpt for d in run.lines + run.refused),
             reason,
             "" if restored is None else dump_state(restored).decode(),
         )
