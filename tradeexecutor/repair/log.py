@@ -249,7 +249,8 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
     if damage is not None and not plan.add_newline:
         _offer_salvage(plan, snapshot_bytes if snapshot_problem is None else None)
     if plan.salvage is not None:
-        snapshot_problem = snapshot_problem or _snapshot_after_salvage(plan.salvage, snapshot_seq, snapshot_matches)
+        matches = snapshot_bytes is not None and plan.salvage.state_at_snapshot == snapshot_bytes
+        snapshot_problem = snapshot_problem or _snapshot_after_salvage(plan.salvage, snapshot_seq, matches)
     elif snapshot_problem is None and snapshot_seq is not None:
         if snapshot_seq > plan.kept_records:
             snapshot_problem = (
@@ -287,7 +288,7 @@ def _offer_salvage(plan: LogRepairPlan, snapshot_bytes: bytes | None) -> None:
     plan.salvage, plan.state, plan.kept_records = salvage, salvage.state, salvage.total_records
 
 
-def _snapshot_after_salvage(salvage: SalvagePlan, snapshot_seq: int | None, matches: bool | None) -> str | None:
+def _snapshot_after_salvage(salvage: SalvagePlan, snapshot_seq: int | None, matches: bool) -> str | None:
     """Why the snapshot is set aside after the salvage, or None when it stays (before the change)."""
     if snapshot_seq is None:
         return None
@@ -376,18 +377,20 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
             )
         now = (clock or wall_clock)()
         backup, actions = _back_up(plan, now)
-        if plan.snapshot_stamp is not None and plan.snapshot_problem is not None:
-            os.replace(paths.snapshot, backup / paths.snapshot.name)
-            fsync_dir(backup)
-            fsync_dir(paths.state_dir)
-            actions.append(f"moved {paths.snapshot.name} into {backup.name} ({plan.snapshot_problem})")
+        set_aside = plan.snapshot_stamp is not None and plan.snapshot_problem is not None
+        if set_aside and plan.salvage is None:
+            _set_snapshot_aside(plan, backup, actions)
+        backed_up = len(actions)
         try:
             if plan.salvage is not None:
+                # Rewritten first: a full disk here leaves the log and the snapshot as they were.
                 size = write_salvaged(paths.log, plan.salvage)
                 actions.append(
                     f"rewrote {paths.log.name} ({size} bytes, {plan.salvage.total_records} records): "
                     f"{plan.salvage.describe()}"
                 )
+                if set_aside:
+                    _set_snapshot_aside(plan, backup, actions)
             elif plan.add_newline:
                 _append_newline(paths.log)
                 actions.append(f"added the missing line end to line {plan.damaged_line} of {paths.log.name}")
@@ -399,10 +402,19 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
                 )
         except OSError as exc:
             done = "; ".join(actions)
-            raise RepairError(f"{_os_problem(exc)} while repairing {paths.log}; so far: {done}") from None
+            unchanged = f"; {paths.log.name} is as it was" if plan.salvage is not None and len(actions) == backed_up else ""
+            raise RepairError(f"{_os_problem(exc)} while repairing {paths.log}{unchanged}; so far: {done}") from None
         return LogRepairResult(backup, actions)
     finally:
         lock.release()
+
+
+def _set_snapshot_aside(plan: LogRepairPlan, backup: Path, actions: list[str]) -> None:
+    paths = plan.paths
+    os.replace(paths.snapshot, backup / paths.snapshot.name)
+    fsync_dir(backup)
+    fsync_dir(paths.state_dir)
+    actions.append(f"moved {paths.snapshot.name} into {backup.name} ({plan.snapshot_problem})")
 
 
 def _os_problem(exc: OSError) -> str:

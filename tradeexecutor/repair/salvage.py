@@ -109,6 +109,7 @@ class SalvagePlan:
     lost_good: int  # records that verify but are dropped (by the cut, or covered and refused)
     snapshot_seq: int | None  # the covering snapshot's old seq, when one stood in
     old_seqs: list[int | None]  # per event: its seq before the repair (None: a repair event)
+    state_at_snapshot: bytes | None  # the state at the snapshot's seq, when that is in `prefix`
     state: State = field(repr=False, default_factory=State)
 
     @property
@@ -168,15 +169,13 @@ class SalvagePlan:
                 how = "all re-applied cleanly"
             else:
                 how = "each re-applied on the state before the damage"
-            parts.append(
-                "; ".join(runs) + f": drop {it} and keep {'' if not refused else f'{self.good_after_damage:,} of '}the {self.good_after_damage + len(refused):,} records after {it} ({how})"
-            )
+            some = f"{self.good_after_damage:,} of " if refused else ""
+            after = self.good_after_damage + len(refused)
+            parts.append("; ".join(runs) + f": drop {it} and keep {some}the {after:,} records after {it} ({how})")
         if self.refusal is not None:
-            refused = self.refusal
-            where = f"seq {refused.seq}" if refused.seq is not None else f"line {refused.line_number}"
-            parts.append(
-                f"then truncate at {where} ({refused.type_name}, byte offset {refused.offset}): {refused.problem}"
-            )
+            cut = self.refusal
+            where = f"seq {cut.seq}" if cut.seq is not None else f"line {cut.line_number}"
+            parts.append(f"then truncate at {where} ({cut.type_name}, byte offset {cut.offset}): {cut.problem}")
         renumbered = f", renumbered from seq {self.renumbered_from}" if self.renumbered_from else ""
         return "; ".join(parts) + f" ({self.total_records:,} records after the repair{renumbered})"
 
@@ -240,9 +239,11 @@ def _dropped(line: _Line, problem: str | None = None) -> Dropped:
 class _Walk:
     """Re-applies the log line by line and builds the salvaged log."""
 
-    def __init__(self, snapshot: tuple[int, State] | None) -> None:
+    def __init__(self, snapshot: tuple[int, State] | None, check_seq: int | None) -> None:
         self.state = State()
         self.snapshot = snapshot
+        self.check_seq = check_seq
+        self.state_at_check: bytes | None = None  # the state at `check_seq`, if it is in the prefix
         self.prefix: list[bytes] = []
         self.events: list[Event] = []
         self.old_seqs: list[int | None] = []
@@ -289,6 +290,8 @@ class _Walk:
                 self.old_seqs.append(line.seq)
             else:
                 self.prefix.append(line.lf)
+                if line.seq == self.check_seq:
+                    self.state_at_check = dump_state(self.state)
         self.last_seq = line.seq
         if self.covering is not None and self.snapshot is not None and line.seq >= self.snapshot[0]:
             self._restore(line.event.at)
@@ -352,9 +355,10 @@ class _Walk:
 def plan_salvage(log: Path, snapshot: tuple[int, State] | None) -> SalvagePlan:
     """Walk the whole log (CRLF ends accepted) and plan what the salvage keeps. `snapshot` is
     (last_event_seq, state) of a snapshot that reads cleanly, or None."""
+    check_seq = None if snapshot is None else snapshot[0]
     if snapshot is not None and snapshot[0] > _last_good_seq(log):
         snapshot = None  # ahead of the log: it cannot stand in for records the log still holds
-    walk = _Walk(snapshot)
+    walk = _Walk(snapshot, check_seq)
     offset = 0
     with open(log, "rb", buffering=1 << 20) as handle:
         for number, text in enumerate(handle, start=1):
@@ -380,6 +384,7 @@ def plan_salvage(log: Path, snapshot: tuple[int, State] | None) -> SalvagePlan:
         lost_good=lost,
         snapshot_seq=snapshot[0] if snapshot is not None and any(r.covered for r in walk.runs) else None,
         old_seqs=walk.old_seqs,
+        state_at_snapshot=walk.state_at_check,
         state=walk.state,
     )
 
