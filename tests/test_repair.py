@@ -193,14 +193,14 @@ def test_checksum_damage_in_the_middle_needs_accept_data_loss(tmp_path: Path) ->
     accepted = cli(tmp_path, "repair", "--auto-approve", "--accept-data-loss")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     kept = paths.log.read_bytes().splitlines(keepends=True)
-    assert kept[:4] == lines[:4] and len(kept) == 6
-    assert orjson.loads(kept[-1])["type"] == "log_repair_applied"
+    assert kept[:4] == lines[:4] and len(kept) == 7
+    assert [orjson.loads(line)["type"] for line in kept[4:]] == ["log_repair_applied", "deposit_made", "log_repair_applied"]
     [backup] = backups(tmp_path)
     assert (backup / paths.log.name).read_bytes() == damaged
     assert (backup / paths.snapshot.name).read_bytes() == snapshot
     # The snapshot's state stood in for the dropped records: the money is what it was.
     restored = orjson.loads(paths.snapshot.read_bytes())
-    assert restored["portfolio"] == orjson.loads(snapshot)["portfolio"] and restored["last_event_seq"] == 6
+    assert restored["portfolio"] == orjson.loads(snapshot)["portfolio"] and restored["last_event_seq"] == 7
     assert_replay_matches(tmp_path)
 
 

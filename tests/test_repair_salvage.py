@@ -204,16 +204,17 @@ def test_a_snapshot_that_covers_the_damage_restores_the_money(
     code, out = repair(tmp_path, "--auto-approve", "--accept-data-loss", capsys=capsys)
     assert code == 0, out
     kept = records(paths)
-    assert len(kept) == len(original) - 2  # three records out, one log_repair_applied in
-    marker = kept[-1]
-    assert marker["type"] == "log_repair_applied"
-    assert marker["data"]["dropped_seqs"] == dropped
-    assert marker["data"]["dropped_types"] == ["order_submitted"] + [original[s - 1]["type"] for s in refused]
-    assert marker["data"]["dropped_types"][1] == "fill_received"
-    assert orjson.loads(marker["data"]["restored_state"])["last_event_seq"] == len(original)
+    assert len(kept) == len(original) - 1  # three records out, two log_repair_applied in
+    marker, restore = kept[index], kept[-1]
+    assert (marker["seq"], marker["type"], marker["data"]["dropped_seqs"]) == (seq, "log_repair_applied", [seq])
+    assert marker["data"]["dropped_types"] == ["order_submitted"] and marker["data"]["restored_state"] == ""
+    assert restore["type"] == "log_repair_applied" and restore["data"]["dropped_seqs"] == refused
+    assert restore["data"]["dropped_types"] == [original[s - 1]["type"] for s in refused]
+    assert restore["data"]["dropped_types"][0] == "fill_received"
+    assert orjson.loads(restore["data"]["restored_state"])["last_event_seq"] == len(original)
     # Kept records are renumbered without gaps; the money equals the old snapshot's.
     assert [r["seq"] for r in kept] == list(range(1, len(kept) + 1))
-    assert [(r["type"], r["data"]) for r in kept[index:-1]] == [
+    assert [(r["type"], r["data"]) for r in kept[index + 1 : -1]] == [
         (r["type"], r["data"]) for r in original[index:] if r["seq"] not in dropped
     ]
     repaired = orjson.loads(paths.snapshot.read_bytes())

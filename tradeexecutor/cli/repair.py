@@ -26,9 +26,10 @@ from tradeexecutor.store.paths import StatePaths
 @click.command(
     "repair",
     help=(
-        "Repair the state files of an executor that is not running: truncate a torn or corrupt "
-        "event log to its last good record (after a backup), then record compensating events for "
-        "stuck trades and frozen positions. Every change is shown first."
+        "Repair the state files of an executor that is not running (after a backup): drop a short "
+        "run of damaged lines and keep the records after them while they still apply, or truncate "
+        "the log at its last good record; CRLF line ends are rewritten as LF. Then record "
+        "compensating events for stuck trades and frozen positions. Every change is shown first."
     ),
     short_help="Back up and repair a damaged log, settle stuck trades and frozen positions",
 )

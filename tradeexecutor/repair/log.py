@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tradeexecutor.clock import wall_clock
-from tradeexecutor.repair.salvage import SalvagePlan, plan_salvage, write_salvaged
+from tradeexecutor.repair.salvage import SalvagePlan, plan_salvage, seq_range, write_salvaged
 from tradeexecutor.state.codec import decode_event
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.reducer import apply
@@ -150,12 +150,17 @@ class LogRepairPlan:
         if dropped:
             lines.append(
                 f"a log_repair_applied event takes the place of the dropped record(s) and lists them "
-                f"(seqs {', '.join(map(str, dropped))}; the damaged text stays in the backup)"
+                f"({seq_range(dropped)}; the damaged text stays in the backup)"
             )
-        if salvage.snapshot_seq is not None:
+        if salvage.restored:
             lines.append(
-                f"the snapshot at seq {salvage.snapshot_seq} saw the dropped record(s): that event restores its state, "
-                "so balances and positions after the repair are what they were"
+                f"the snapshot at seq {salvage.snapshot_seq} saw the dropped record(s): a second log_repair_applied "
+                "after its record restores its state, so balances and positions are what they were"
+            )
+        elif salvage.snapshot_seq is not None:
+            lines.append(
+                f"the snapshot at seq {salvage.snapshot_seq} covers the damage, and the state rebuilt without the "
+                "dropped record(s) equals it there: nothing to restore"
             )
         if salvage.lost_good:
             lines.append(
@@ -170,8 +175,8 @@ class LogRepairPlan:
         lines = []
         name = self.paths.snapshot.name
         if self.snapshot_problem is not None:
-            lines.append(f"snapshot {name}: set aside into the backup folder ({self.snapshot_problem}); "
-                         "start-up rebuilds it from the log")
+            rebuilt = "the repair writes a new one" if self.salvage is not None else "start-up rebuilds it from the log"
+            lines.append(f"snapshot {name}: set aside into the backup folder ({self.snapshot_problem}); {rebuilt}")
         elif self.snapshot_seq is not None:
             lines.append(f"snapshot {name} (at event {self.snapshot_seq}): kept, it agrees with the log")
         else:
@@ -286,6 +291,8 @@ def _offer_salvage(plan: LogRepairPlan, snapshot_bytes: bytes | None) -> None:
         return
     plan.truncation = plan.summary()
     plan.salvage, plan.state, plan.kept_records = salvage, salvage.state, salvage.total_records
+    if not salvage.runs and salvage.refusal is None:
+        plan.problem = f"its lines end in CRLF (\\r\\n), not LF, from line {plan.damaged_line} on"
 
 
 def _snapshot_after_salvage(salvage: SalvagePlan, snapshot_seq: int | None, matches: bool) -> str | None:
@@ -298,7 +305,7 @@ def _snapshot_after_salvage(salvage: SalvagePlan, snapshot_seq: int | None, matc
         return f"it differs from the state rebuilt from the log at event {snapshot_seq}"
     return (
         f"it is at event {snapshot_seq}, past the first record the salvage rewrites (seq "
-        f"{salvage.first_change_seq}); the repair writes a new one for the repaired log"
+        f"{salvage.first_change_seq})"
     )
 
 

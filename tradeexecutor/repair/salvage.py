@@ -80,6 +80,7 @@ class DroppedRun:
     #: Intact records between the damage and the covering snapshot that no longer apply; dropped
     #: too, since the snapshot's state holds their effect.
     refused: list[Dropped] = field(default_factory=list)
+    restored: bool = False  # a second log_repair_applied restores the snapshot's state after its record
 
 
 @dataclass(slots=True)
@@ -122,6 +123,10 @@ class SalvagePlan:
         return self.prefix_records + 1
 
     @property
+    def restored(self) -> bool:
+        return any(run.restored for run in self.runs)
+
+    @property
     def dropped_seqs(self) -> list[int]:
         """Old seqs of the dropped records (damaged, then covered ones that no longer applied)."""
         return [seq for run in self.runs for seq in run.seqs + [d.seq or 0 for d in run.refused]]
@@ -155,14 +160,14 @@ class SalvagePlan:
             first = run.lines[0]
             what = "one damaged line" if len(run.lines) == 1 else f"{len(run.lines)} damaged lines"
             covered = f", which the snapshot at seq {self.snapshot_seq} covers" if run.covered else ""
-            runs.append(f"{what} at {_seq_range(run.seqs)} (byte offset {first.offset}){covered}")
+            runs.append(f"{what} at {seq_range(run.seqs)} (byte offset {first.offset}){covered}")
         if runs:
             it = "it" if len(self.runs) == 1 and len(self.runs[0].lines) == 1 else "them"
             refused = [d for run in self.runs for d in run.refused]
             if refused:
                 how = (
                     f"re-applied; {len(refused)} no longer applied without the dropped record(s) "
-                    f"({_seq_range([d.seq or 0 for d in refused])}): dropped too, their effect "
+                    f"({seq_range([d.seq or 0 for d in refused])}): dropped too, their effect "
                     "is in the snapshot's state"
                 )
             elif self.refusal is None:
@@ -188,7 +193,7 @@ class SalvagePlan:
         return None
 
 
-def _seq_range(seqs: Sequence[int]) -> str:
+def seq_range(seqs: Sequence[int]) -> str:
     if not seqs:
         return "no seq"
     if len(seqs) == 1:
@@ -311,39 +316,53 @@ class _Walk:
         named = {d.seq: d.type_name for d in lines if d.seq is not None}
         run = DroppedRun(lines, seqs, [named.get(seq, "unknown") for seq in seqs])
         at = line.event.at
-        if self.covering is not None:  # more damage before the covering snapshot's seq
-            self.covering.lines.extend(run.lines)
-            self.covering.seqs.extend(run.seqs)
-            self.covering.types.extend(run.types)
-            if self.snapshot is not None and self.snapshot[0] < line.seq:
-                self._restore(at)
-            return True
         self.runs.append(run)
-        if self.snapshot is not None and self.snapshot[0] > self.last_seq:
-            run.covered = True
-            self.covering = run
-            if self.snapshot[0] < line.seq:
-                self._restore(at)
+        self._append_repair(run.seqs, run.types, run.lines, f"damaged line(s) dropped ({lines[0].problem})", None, at)
+        if self.snapshot is None or self.snapshot[0] <= self.last_seq:
             return True
-        self._append_repair(run, None, f"damaged line(s) dropped ({lines[0].problem})", at)
+        run.covered = True
+        if self.covering is None:
+            self.covering = run
+        if self.snapshot[0] < line.seq:  # the damage reaches the snapshot's own record
+            self._restore(at)
         return True
 
     def _restore(self, at: Any) -> None:
+        """At the covering snapshot's record: if the state rebuilt without the dropped records
+        differs from the snapshot's (or covered records were refused), restore the snapshot's."""
         assert self.covering is not None and self.snapshot is not None
         run, self.covering = self.covering, None
-        reason = (
-            f"damaged line(s) dropped ({run.lines[0].problem}); the snapshot at seq {self.snapshot[0]} "
-            "covered them, and its state is restored here"
-        )
-        self._append_repair(run, self.snapshot[1], reason, at)
+        seq, snapshot = self.snapshot
+        saved, snapshot.last_event_seq = snapshot.last_event_seq, self.state.last_event_seq
+        try:
+            same = dump_state(snapshot) == dump_state(self.state)
+        finally:
+            snapshot.last_event_seq = saved
+        if same and not run.refused:
+            return
+        dropped = [s for r in self.runs if r.covered for s in r.seqs]
+        reason = f"the snapshot at seq {seq} saw the dropped record(s) (seqs {', '.join(map(str, dropped))}): its state is restored here"
+        if run.refused:
+            reason += f"; {len(run.refused)} record(s) after them no longer applied without them and are dropped"
+        refused = run.refused
+        self._append_repair([d.seq or 0 for d in refused], [d.type_name for d in refused], refused, reason, snapshot, at)
+        run.restored = True
 
-    def _append_repair(self, run: DroppedRun, restored: State | None, reason: str, at: Any) -> None:
+    def _append_repair(
+        self,
+        seqs: Sequence[int],
+        types: Sequence[str],
+        lines: Sequence[Dropped],
+        reason: str,
+        restored: State | None,
+        at: Any,
+    ) -> None:
         event = LogRepairApplied(
             at,
-            tuple(run.seqs) + tuple(d.seq or 0 for d in run.refused),
-            tuple(run.types) + tuple(d.type_name for d in run.refused),
-            tuple(d.sha256 for d in run.lines + run.refused),
-            tuple(d.excerpt for d in run.lines + run.refused),
+            tuple(seqs),
+            tuple(types),
+            tuple(d.sha256 for d in lines),
+            tuple(d.excerpt for d in lines),
             reason,
             "" if restored is None else dump_state(restored).decode(),
         )

@@ -17,8 +17,8 @@ from tradeexecutor.state.state import State
 def _log_repair_applied(state: State, event: LogRepairApplied) -> None:
     """Checks that the event says what was dropped and why; with a `restored_state` (a snapshot
     that covered the damage) the state becomes that one, otherwise nothing changes."""
-    if not event.dropped_lines_sha256:
-        raise InvalidEvent(event, "a log repair must list the lines it dropped")
+    if not event.dropped_lines_sha256 and not event.restored_state:
+        raise InvalidEvent(event, "a log repair must list the lines it dropped or restore a snapshot's state")
     if len(event.dropped_types) != len(event.dropped_seqs):
         raise InvalidEvent(event, "dropped_types must name one type per dropped seq")
     if len(event.dropped_excerpts) != len(event.dropped_lines_sha256):
