@@ -96,13 +96,14 @@ class Refusal:
 
 @dataclass(slots=True)
 class SalvagePlan:
-    """The log as the salvage would write it: `prefix_bytes` bytes of the (LF) file kept as
-    they are, then `events` encoded again from seq `first_new_seq` on."""
+    """The log as the salvage would write it: its first `prefix_records` lines (bytes up to
+    `prefix_end` of the old file) kept as they are but for CRLF ends, then `events` encoded
+    again from seq `first_change_seq` on."""
 
     crlf_lines: int
     runs: list[DroppedRun]
     refusal: Refusal | None
-    prefix: bytes
+    prefix_end: int
     prefix_records: int
     events: list[Event]
     kept_good: int  # records of the old log that stay, renumbered or not
@@ -249,7 +250,7 @@ class _Walk:
         self.snapshot = snapshot
         self.check_seq = check_seq
         self.state_at_check: bytes | None = None  # the state at `check_seq`, if it is in the prefix
-        self.prefix: list[bytes] = []
+        self.prefix_records = self.prefix_end = 0
         self.events: list[Event] = []
         self.old_seqs: list[int | None] = []
         self.runs: list[DroppedRun] = []
@@ -294,7 +295,8 @@ class _Walk:
                 self.events.append(line.event)
                 self.old_seqs.append(line.seq)
             else:
-                self.prefix.append(line.lf)
+                self.prefix_records += 1
+                self.prefix_end = line.offset + len(line.text)
                 if line.seq == self.check_seq:
                     self.state_at_check = dump_state(self.state)
         self.last_seq = line.seq
@@ -395,8 +397,8 @@ def plan_salvage(log: Path, snapshot: tuple[int, State] | None) -> SalvagePlan:
         crlf_lines=walk.crlf,
         runs=walk.runs,
         refusal=walk.refusal,
-        prefix=b"".join(walk.prefix),
-        prefix_records=len(walk.prefix),
+        prefix_end=walk.prefix_end,
+        prefix_records=walk.prefix_records,
         events=walk.events,
         kept_good=walk.kept_good,
         good_after_damage=walk.good_after_damage,
@@ -449,22 +451,32 @@ def write_salvaged(log: Path, plan: SalvagePlan) -> int:
     """Write the salvaged log beside the old one and rename it over it (fsynced both ways).
 
     A failure (a full disk) removes the partial file and leaves the old log as it was."""
-    previous = plan.prefix[plan.prefix.rstrip(b"\n").rfind(b"\n") + 1 :] if plan.prefix else None
-    lines = encode_records(previous, plan.first_change_seq, plan.events)
     temporary = log.with_name(log.name + ".repair-tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    size = 0
     try:
-        try:
-            view = memoryview(plan.prefix + b"".join(lines))
-            size = len(view)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with open(log, "rb", buffering=1 << 20) as source, open(temporary, "wb", buffering=0) as target:
+            previous: bytes | None = None
+            chunk: list[bytes] = []
+            for _ in range(plan.prefix_records):  # the lines before the first change, LF-ended
+                text = source.readline()
+                previous = text[:-2] + b"\n" if text.endswith(b"\r\n") else text
+                chunk.append(previous)
+                if len(chunk) >= 4096:
+                    size += _write_all(target.fileno(), b"".join(chunk))
+                    chunk = []
+            chunk.extend(encode_records(previous, plan.first_change_seq, plan.events))
+            size += _write_all(target.fileno(), b"".join(chunk))
+            os.fsync(target.fileno())
         os.replace(temporary, log)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     fsync_dir(log.parent)
     return size
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(data)
