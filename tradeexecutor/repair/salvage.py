@@ -5,7 +5,9 @@ damage is a short run of lines with intact neighbours, the records after it can 
 What makes that safe is the reducer: the records after the damage are re-applied, in order, on
 the state just before it, and kept only while each one applies. A record that depended on a
 dropped one (a sell of what a dropped fill bought) is refused there, and the log is cut at it;
-the plan says which record that is.
+the plan says which record that is. Only lines that fail their checksum (or are torn, or are not
+JSON) count as damage: a record whose checksum holds but that does not decode or apply (a newer
+version's event type, an impossible value) is never dropped; the log is cut there as before.
 
 When a snapshot covers the damage (its `last_event_seq` is at or past the damaged records and it
 reads cleanly), its state saw the dropped records: the `log_repair_applied` event that marks the
@@ -213,6 +215,7 @@ class _Line:
     seq: int | None = None
     event: Event | None = None
     problem: str | None = None
+    intact: bool = False  # passes its checksum (it may still not decode)
 
 
 def _classify(number: int, offset: int, text: bytes) -> _Line:
@@ -220,6 +223,7 @@ def _classify(number: int, offset: int, text: bytes) -> _Line:
     line = _Line(number, offset, text, lf)
     try:
         raw = verify_line(lf)
+        line.intact = True
         seq = raw["seq"]
         if type(seq) is not int:
             raise ValueError(f"sequence number {seq!r} is not an integer")
@@ -267,6 +271,10 @@ class _Walk:
 
     def feed(self, line: _Line) -> bool:
         """Take the next line; False once the walk stopped (the log is cut at `refusal`)."""
+        if line.event is None and line.intact:
+            # Its checksum holds: not damage but a record this version cannot read (a newer
+            # version's event type, an impossible value). Dropping it could lose real money.
+            return self.stop(line, line.problem or "the record does not decode")
         if line.event is None:
             self.pending.append(line)
             if len(self.pending) > MAX_DAMAGED_RUN:
