@@ -33,7 +33,7 @@ from tradeexecutor.state.reducer import apply, fold
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, Side, TradeStatus
 from tradeexecutor.state.values import utc
-from tradeexecutor.store.eventlog import encode_line
+from tradeexecutor.store.eventlog import GENESIS, encode_line
 from tradeexecutor.store.snapshot import dump_state
 
 T = utc(2026, 3, 2)
@@ -244,7 +244,7 @@ def test_any_invalid_event_at_any_point_leaves_state_untouched(
         from tradeexecutor.state.codec import decode_event, encode_event
         from tradeexecutor.store.eventlog import verify_line
 
-        record = verify_line(encode_line(state.last_event_seq, event))
+        record = verify_line(encode_line(state.last_event_seq, event, GENESIS), GENESIS)
         assert record["seq"] == state.last_event_seq
         assert decode_event(record["type"], record["at"], record["data"]) == event
         assert encode_event(event)[0] == type(event).type_name
@@ -252,14 +252,14 @@ def test_any_invalid_event_at_any_point_leaves_state_untouched(
 
 def test_values_json_cannot_carry_are_refused_before_reaching_the_log() -> None:
     with pytest.raises(SerialisationError, match=r"DepositMade: amount: expected a Decimal, got float"):
-        encode_line(1, DepositMade(T, "USDT", 1.5))  # type: ignore[arg-type]
+        encode_line(1, DepositMade(T, "USDT", 1.5), GENESIS)  # type: ignore[arg-type]
     naive = T.replace(tzinfo=None)
     with pytest.raises(SerialisationError, match="naive datetime"):
-        encode_line(1, DepositMade(naive, "USDT", D(1)))
+        encode_line(1, DepositMade(naive, "USDT", D(1)), GENESIS)
     with pytest.raises(SerialisationError, match="does not fit a JavaScript number"):
-        encode_line(1, CycleCompleted(T, 2**60))
+        encode_line(1, CycleCompleted(T, 2**60), GENESIS)
     with pytest.raises(SerialisationError, match="not finite"):
-        encode_line(1, DepositMade(T, "USDT", D("NaN")))
+        encode_line(1, DepositMade(T, "USDT", D("NaN")), GENESIS)
 
 
 def test_reducer_arithmetic_does_not_depend_on_the_callers_decimal_context() -> None:

@@ -29,7 +29,7 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, Side, Trade, TradeStatus
-from tradeexecutor.store.eventlog import EventLog, encode_line
+from tradeexecutor.store.eventlog import EventLog, chain_of, encode_line
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import StateStore, load_state
 from tradeexecutor.testing.scenario import Scenario
@@ -213,10 +213,13 @@ def test_gap_and_refused_event_are_cut_and_a_clean_log_needs_no_plan(tmp_path: P
     paths.log.write_bytes(b"".join(lines[:7] + lines[8:]))
     gap = plan_log_repair(paths)
     assert gap is not None and gap.damaged_line == 8 and "gap in sequence numbers" in (gap.problem or "")
-    assert gap.needs_confirmation and gap.kept_records == 7 and gap.lost_records == len(lines) - 8
+    # The line after the gap cannot be checked against its missing predecessor's chain value, so
+    # only the lines after it count as verified records.
+    assert gap.needs_confirmation and gap.kept_records == 7 and gap.lost_records == len(lines) - 9
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    refused = encode_line(len(lines) + 1, FillReceived(at, 99, Decimal(1), Decimal(1), Decimal(0), "USDT"))
+    fill = FillReceived(at, 99, Decimal(1), Decimal(1), Decimal(0), "USDT")
+    refused = encode_line(len(lines) + 1, fill, chain_of(lines[-1]))
     paths.log.write_bytes(data + refused)
     plan = plan_log_repair(paths)
     assert plan is not None and plan.problem is not None and "does not apply" in plan.problem

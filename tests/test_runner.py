@@ -34,7 +34,7 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.trade import OrderType, Side, Trade, TradeStatus
 from tradeexecutor.state.values import utc
-from tradeexecutor.store.eventlog import EventLog, encode_line
+from tradeexecutor.store.eventlog import EventLog, encode_lines
 from tradeexecutor.store.snapshot import load_snapshot
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.loader import LoadedStrategy, load_strategy
@@ -506,11 +506,11 @@ def test_resumed_run_continues_after_the_last_cycle_and_ends_where_an_uninterrup
     assert [s.at for s in starts] == [candles[0].at, candles[57].at]
     assert len(of_type(whole, FillReceived)) >= 4  # the comparison covers several round trips
     # The resumed log is the uninterrupted one with the second executor_started inserted, byte for
-    # byte (that one event shifts the seq, and so the checksum, of every line after it).
+    # byte (that one event shifts the seq, and so the chain value, of every line after it).
     index = resumed.index(starts[1])
     expected = whole[:index] + [starts[1]] + whole[index:]
     log_bytes = (tmp_path / "resumed" / f"{EXECUTOR}.events.jsonl").read_bytes()
-    assert log_bytes == b"".join(encode_line(seq, e) for seq, e in enumerate(expected, start=1))
+    assert log_bytes == encode_lines(expected)
     order_ids = [e.exchange_order_id for e in of_type(resumed, OrderSubmitted)]
     assert len(order_ids) == len(set(order_ids))  # a restarted venue hands out no id twice
     # The snapshots cannot be equal as a whole (uptime lists two runs, last_event_seq is one more),

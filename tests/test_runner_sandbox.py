@@ -27,6 +27,7 @@ from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.position import Direction, Position
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.snapshot import dump_state
+from tradeexecutor.store.seal import unseal
 from tradeexecutor.store.state_store import load_state
 from tradeexecutor.strategy.readonly import MutationGuard, StateMutationError, read_only
 from tradeexecutor.strategy.runstate import RunState
@@ -48,7 +49,7 @@ MUTATIONS = {
 
 def replays_to_the_snapshot(tmp_path: Path) -> bool:
     paths = StatePaths(tmp_path / "state", EXECUTOR)
-    return dump_state(load_state(paths, use_snapshot=False)) == paths.snapshot.read_bytes()
+    return dump_state(load_state(paths, use_snapshot=False)) == unseal(paths.snapshot.read_bytes())[0]
 
 
 def hook_body(hook: str, statement: str) -> str:

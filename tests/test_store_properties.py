@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tradeexecutor.state.reducer import fold
 from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.seal import unseal
 from tradeexecutor.store.snapshot import dump_state, load_snapshot, parse_state
 from tradeexecutor.store.state_store import StateStore, load_state
 
@@ -66,7 +67,8 @@ def test_snapshot_round_trips_byte_for_byte(tmp_path: Path, events: list) -> Non
     folder = _fresh_dir(tmp_path)
     with StateStore(folder, "p") as store:
         store.record(events)
-    written = (folder / "p.json").read_bytes()
+    written, seal = unseal((folder / "p.json").read_bytes())
+    assert seal is not None and seal.intact
     reread = parse_state(written)
     assert dump_state(reread) == written
     # Derived data is rebuilt on load: the trade index covers every position's trades.

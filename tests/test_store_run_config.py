@@ -18,7 +18,7 @@ from tradeexecutor.cli.main import main
 from tradeexecutor.market.sample_data import SAMPLE_DATA_PATH
 from tradeexecutor.state.events import RunConfigured
 from tradeexecutor.state.values import utc
-from tradeexecutor.store.eventlog import EventLog, encode_line
+from tradeexecutor.store.eventlog import EventLog, encode_lines
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.state_store import load_state
 from tradeexecutor.strategy.loader import load_strategy
@@ -164,7 +164,7 @@ def test_run_time_options_a_later_end_and_a_grown_data_file_are_free(tmp_path: P
 def test_a_state_from_before_run_configurations_resumes_and_records_one(tmp_path: Path, data: Path) -> None:
     first = run_session(_config(tmp_path, data))
     records = [r.event for r in EventLog.of(first.paths).records() if not isinstance(r.event, RunConfigured)]
-    first.paths.log.write_bytes(b"".join(encode_line(seq, e) for seq, e in enumerate(records, start=1)))
+    first.paths.log.write_bytes(encode_lines(records))
     first.paths.snapshot.unlink()
     assert load_state(first.paths).run_configuration is None
     result = run_session(_config(tmp_path, data, fee=Decimal("0.002"), max_cycles=5))

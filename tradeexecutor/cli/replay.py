@@ -1,4 +1,7 @@
-"""`trade-executor replay`: rebuild the state from the log alone and compare it with the snapshot."""
+"""`trade-executor replay`: rebuild the state from the log alone and compare it with the snapshot.
+
+Every line is verified against the chain from the first, so this also finds damage inside the
+prefix that start-up's O(1) check of the snapshot cannot see."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from typing import Any
 import click
 
 from tradeexecutor.cli.options import option, param_option, state_options
+from tradeexecutor.store.eventlog import EventLog
+from tradeexecutor.store.loading import load_state, open_state
 from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.seal import unseal
 from tradeexecutor.store.snapshot import dump_state, hint_for, parse_state
-from tradeexecutor.store.state_store import load_state
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,23 +32,32 @@ def run(args: argparse.Namespace) -> int:
         print(f"no snapshot: rebuilt {state.last_event_seq} events from the log {paths.log}")
         print(f"replay   sha256 {hashlib.sha256(dump_state(state)).hexdigest()}")
         return 0
-    snapshot_bytes = paths.snapshot.read_bytes()
+    snapshot_bytes, seal = unseal(paths.snapshot.read_bytes())  # the state's JSON, without the seal
     snapshot_seq = parse_state(snapshot_bytes, f"snapshot {paths.snapshot}", hint_for(paths.snapshot)).last_event_seq
-    replayed = load_state(paths, use_snapshot=False, until_seq=snapshot_seq)
+    replayed, mark = open_state(paths, use_snapshot=False, until_seq=snapshot_seq)
     replay_bytes = dump_state(replayed)
     snapshot_digest = hashlib.sha256(snapshot_bytes).hexdigest()
     replay_digest = hashlib.sha256(replay_bytes).hexdigest()
     print(f"replayed {replayed.last_event_seq} events from {paths.log}")
     print(f"snapshot sha256 {snapshot_digest}")
     print(f"replay   sha256 {replay_digest}")
-    full = load_state(paths, use_snapshot=False)
-    if full.last_event_seq > snapshot_seq:
+    if mark is None:  # the first log format: no chain, read record by record
+        log_end = load_state(paths, use_snapshot=False).last_event_seq
+    else:
+        log_end = EventLog.of(paths).fold(replayed, mark).seq  # the rest of the log, verified too
+    if log_end > snapshot_seq:
         print(
-            f"note: the log holds {full.last_event_seq - snapshot_seq} events after the snapshot "
+            f"note: the log holds {log_end - snapshot_seq} events after the snapshot "
             f"(seq {snapshot_seq}); the next start replays them"
         )
     if snapshot_digest != replay_digest:
         print("MISMATCH: the snapshot differs from the state rebuilt from the log")
+        return 1
+    if seal is not None and not seal.intact:
+        print("MISMATCH: the snapshot's digest does not match its contents (it was changed after it was written)")
+        return 1
+    if seal is not None and mark is not None and mark.seq == snapshot_seq and seal.chain != mark.chain:
+        print(f"MISMATCH: the snapshot's chain value differs from the log's at seq {snapshot_seq}")
         return 1
     print("match: the snapshot equals the state rebuilt from the log")
     return 0

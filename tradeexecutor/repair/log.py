@@ -31,10 +31,11 @@ from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
 from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, StoreError
-from tradeexecutor.store.eventlog import EventLog, verify_line
+from tradeexecutor.store.eventlog import GENESIS, EventLog, chain_of, verify_line
 from tradeexecutor.store.fsync import fsync_dir
 from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.paths import StatePaths
+from tradeexecutor.store.seal import Seal, unseal
 from tradeexecutor.store.snapshot import dump_state, load_snapshot, parse_state
 
 
@@ -201,9 +202,12 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
         )
     log_stamp, snapshot_stamp = _stamp(paths.log), _stamp(paths.snapshot)
     snapshot_seq, snapshot_bytes, snapshot_problem = _read_snapshot(paths)
+    snapshot_bytes, seal = unseal(snapshot_bytes) if snapshot_bytes is not None else (None, None)
     log = EventLog.of(paths)
     state = State()
     kept_records = kept_bytes = 0
+    chain: bytes | None = GENESIS if log.format() != 1 else None  # the last kept record's
+    snapshot_chain: bytes | None = GENESIS
     damage: tuple[int, int, str] | None = None  # line, offset, problem
     snapshot_matches: bool | None = None
     if snapshot_seq == 0:
@@ -217,9 +221,9 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
                 except InvalidEvent as exc:
                     damage = (record.seq, record.offset, f"the event does not apply: {exc}")
                     break
-                kept_records, kept_bytes = record.seq, record.end
+                kept_records, kept_bytes, chain = record.seq, record.end, record.chain
                 if record.seq == snapshot_seq:
-                    snapshot_matches = dump_state(state) == snapshot_bytes
+                    snapshot_matches, snapshot_chain = dump_state(state) == snapshot_bytes, chain
         except CorruptLog as exc:
             damage = (exc.line_number, exc.offset, exc.problem)
 
@@ -236,17 +240,18 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
     if damage is not None:
         line_number, offset, problem = damage
         plan.damaged_line, plan.damaged_offset, plan.problem = line_number, offset, problem
-        damaged, plan.later_lines, plan.later_records = _read_tail(paths.log, offset)
-        plan.damaged_record_intact = _verifies(damaged)
+        damaged, plan.later_lines, plan.later_records = _read_tail(paths.log, offset, chain)
+        plan.damaged_record_intact = _verifies(damaged, chain)
         plan.dropped_bytes = plan.log_size - kept_bytes
         if plan.later_lines == 0 and not damaged.endswith(b"\n"):
-            restored = _restore_line_end(state, damaged, kept_records + 1)
+            restored = _restore_line_end(state, damaged, kept_records + 1, chain)
             if restored is None:
                 plan.add_newline, plan.dropped_bytes = True, 0
                 plan.kept_records, plan.kept_bytes = kept_records + 1, plan.log_size + 1
                 plan.problem = "the record verifies; only its line end was lost"
                 if plan.kept_records == snapshot_seq:
                     snapshot_matches = dump_state(state) == snapshot_bytes
+                    snapshot_chain = chain_of(damaged + b"\n") if chain is not None else None
             elif restored:
                 plan.problem = f"the record has no line end, and with one: {restored}"
                 plan.damaged_record_intact = True
@@ -264,6 +269,8 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
             )
         elif not snapshot_matches:
             snapshot_problem = f"it differs from the state rebuilt from the log at event {snapshot_seq}"
+        else:
+            snapshot_problem = _seal_problem(seal, snapshot_chain, snapshot_seq)
     plan.snapshot_problem = snapshot_problem
     if damage is None and snapshot_problem is None:
         return None
@@ -309,6 +316,17 @@ def _snapshot_after_salvage(salvage: SalvagePlan, snapshot_seq: int | None, matc
     )
 
 
+def _seal_problem(seal: Seal | None, chain: bytes | None, seq: int) -> str | None:
+    """Why start-up would refuse the snapshot's seal although its state matches the log."""
+    if seal is None:
+        return None
+    if not seal.intact:
+        return "it was changed after it was written (its digest does not match its contents)"
+    if chain is not None and seal.chain != chain:
+        return f"its chain value does not match the log's at event {seq}"
+    return None
+
+
 def _read_snapshot(paths: StatePaths) -> tuple[int | None, bytes | None, str | None]:
     """(last_event_seq, bytes, problem) of the snapshot; all None when there is no snapshot."""
     try:
@@ -323,32 +341,42 @@ def _read_snapshot(paths: StatePaths) -> tuple[int | None, bytes | None, str | N
     return snapshot.last_event_seq, data, None
 
 
-def _read_tail(path: Path, offset: int) -> tuple[bytes, int, int]:
-    """The damaged line at `offset`, how many lines follow it, and how many of those verify."""
+def _read_tail(path: Path, offset: int, chain: bytes | None) -> tuple[bytes, int, int]:
+    """The damaged line at `offset`, how many lines follow it, and how many of those verify
+    (each against the chain value written on the line before it; `chain` None: first format)."""
     later_lines = lost_records = 0
     with open(path, "rb", buffering=1 << 20) as handle:
         handle.seek(offset)
         damaged = handle.readline()
+        previous = damaged
         for line in handle:
             later_lines += 1
-            lost_records += _verifies(line)
+            lost_records += _verifies(line, None if chain is None else _written_chain(previous))
+            previous = line
     return damaged, later_lines, lost_records
 
 
-def _verifies(line: bytes) -> bool:
+def _written_chain(line: bytes) -> bytes:
     try:
-        verify_line(line)
+        return chain_of(line)
+    except ValueError:
+        return b""  # nothing follows it validly
+
+
+def _verifies(line: bytes, prev_chain: bytes | None) -> bool:
+    try:
+        verify_line(line, prev_chain)
     except ValueError:
         return False
     return True
 
 
-def _restore_line_end(state: State, line: bytes, seq: int) -> str | None:
+def _restore_line_end(state: State, line: bytes, seq: int, prev_chain: bytes | None) -> str | None:
     """Try the last line with its line end put back: None if the record then verifies, decodes
     and applies (it is applied to `state`); otherwise the problem, or "" if it still fails the
     checksum (a genuinely torn write, already described as such)."""
     try:
-        raw = verify_line(line + b"\n")
+        raw = verify_line(line + b"\n", prev_chain)
     except ValueError:
         return ""
     try:

@@ -328,3 +328,10 @@ def decode_event(type_name: str, at: str, data: dict[str, Any]) -> Event:
         raise SerialisationError(f"{type_name}: {exc}") from None
     except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
         raise SerialisationError(f"{type_name}: bad value ({exc})") from None
+
+
+def event_decoders() -> dict[str, Callable[[str, dict[str, Any]], Event]]:
+    """Type name -> the generated decoder of that event class, for loops that decode millions of
+    records. The decoders raise whatever the bad value raises (KeyError, SerialisationError,
+    ValueError, ...); call `decode_event` on a record one refuses for the message."""
+    return {name: _codec(cls).decode for name, cls in EVENT_TYPES.items()}

@@ -1,13 +1,28 @@
-"""Schema migration of snapshots. Version 1 is the first layout, so there is nothing to migrate yet;
-a snapshot from a newer executor is refused rather than misread."""
+"""Migration of files written by earlier versions.
+
+Snapshots: schema version 1 is the first layout, so there is nothing to migrate yet; a snapshot
+from a newer executor is refused rather than misread.
+
+Logs: the first log format had a CRC-32 per line and no chain. `StateStore.open` verifies such a
+log in full (under the writer lock), then `migrate_log` rewrites it chained, keeping the old file
+as a backup, and the store writes a sealed snapshot; readers without the lock (`show`, `replay`)
+read the old format as it is.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tradeexecutor.state.state import SCHEMA_VERSION
-from tradeexecutor.store.errors import CorruptSnapshot
+from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, repair_hint
+from tradeexecutor.store.eventlog import LogMark
+from tradeexecutor.store.fsync import fsync_dir
+from tradeexecutor.store.logline import GENESIS, body_of, seal, verify_line
+from tradeexecutor.store.paths import StatePaths
 
 #: MIGRATIONS[n] turns a version-n snapshot dict into version n+1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -27,3 +42,44 @@ def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:
         version += 1
         raw["schema_version"] = version
     return raw
+
+
+def migrate_log(paths: StatePaths) -> tuple[Path, LogMark]:
+    """Rewrite a log of the first format (a CRC-32 per line, no chain) in the chained format.
+
+    The caller holds the writer lock and has verified the whole log. Each line keeps its bytes up
+    to the checksum member, which becomes its link in the chain (`store/logline.py`). The new log
+    is written beside the old one, fsynced, and renamed over it; the old one stays beside it as
+    `ID.events.v1.jsonl.bak` (a hard link, taken before the rename), so at every moment the log
+    is either the old file or the whole new one. Returns the backup and the new log's end mark.
+    """
+    log = paths.log
+    backup = _free_name(paths.state_dir / f"{paths.executor_id}.events.v1.jsonl.bak")
+    temporary = log.with_name(log.name + ".migrating")
+    chain, seq, line_offset, end = GENESIS, 0, 0, 0
+    with open(log, "rb", buffering=1 << 20) as source, open(temporary, "wb", buffering=1 << 20) as target:
+        for seq, line in enumerate(source, start=1):
+            try:
+                verify_line(line, None)
+            except ValueError as exc:  # verified by the caller; the lock keeps writers out
+                raise CorruptLog(log, seq, end, str(exc), repair_hint(paths.state_dir, paths.executor_id)) from None
+            chained, chain = seal(body_of(line), chain)
+            target.write(chained)
+            line_offset, end = end, end + len(chained)
+        target.flush()
+        os.fsync(target.fileno())
+    try:
+        os.link(log, backup)
+    except OSError:
+        shutil.copy2(log, backup)
+    os.replace(temporary, log)
+    fsync_dir(paths.state_dir)
+    return backup, LogMark(seq, chain, line_offset, end)
+
+
+def _free_name(path: Path) -> Path:
+    candidate, counter = path, 1
+    while candidate.exists():
+        counter += 1
+        candidate = path.with_name(f"{path.name}.{counter}")
+    return candidate

@@ -2,9 +2,10 @@
 file JavaScript clients read.
 
 Reading one checks its shape first (`snapshot_shape`), so a field of the wrong type is refused
-naming its path rather than failing later. Start-up does not trust a snapshot at all: it rebuilds
-the state from the log and checks the snapshot's bytes against the rebuilt state at the
-snapshot's `last_event_seq` (`check_against`).
+naming its path rather than failing later. A snapshot the store writes is sealed (`store/seal.py`):
+it names the log line it continues and carries a digest of its own bytes, which start-up checks
+instead of rebuilding the state. One without a seal is checked the old way: the state is rebuilt
+from the log and compared with the snapshot at its `last_event_seq` (`check_against`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import orjson
 from tradeexecutor.state.errors import SerialisationError
 from tradeexecutor.state.state import SCHEMA_VERSION, State
 from tradeexecutor.store.errors import CorruptSnapshot, repair_hint
+from tradeexecutor.store.eventlog import LogMark
 from tradeexecutor.store.fsync import write_atomically
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.migration import migrate
+from tradeexecutor.store.seal import SEAL_MEMBERS, Seal, seal, unseal
 from tradeexecutor.store.snapshot_shape import check_snapshot_shape
 
 
@@ -49,6 +52,8 @@ def _parse_raw(data: bytes, source: str, hint: str) -> tuple[dict[str, Any], boo
         raise _refuse(source, f"is not valid JSON ({exc})", hint) from None
     if not isinstance(raw, dict) or "schema_version" not in raw:
         raise _refuse(source, "is not a tradeexecutor state (no schema_version)", hint)
+    for name in SEAL_MEMBERS:
+        raw.pop(name, None)
     version = raw.get("schema_version")
     try:
         raw = migrate(raw, source)
@@ -68,21 +73,32 @@ def parse_state(data: bytes, source: str = "snapshot", hint: str = "") -> State:
     """Read snapshot bytes into a `State`; CorruptSnapshot names the field path, `source` and `hint`."""
     with gc_paused():
         raw, _ = _parse_raw(data, source, hint)
-        _check_shape(raw, source, hint)
-        try:
-            state = State.from_dict(raw)
-        except KeyError as exc:
-            raise _refuse(source, f"lacks the field {exc.args[0]!r}", hint) from None
-        except (SerialisationError, ValueError, TypeError) as exc:
-            raise _refuse(source, f"has a bad value: {exc}", hint) from None
+        return _state_of(raw, source, hint)
+
+
+def _state_of(raw: dict[str, Any], source: str, hint: str) -> State:
+    _check_shape(raw, source, hint)
+    try:
+        state = State.from_dict(raw)
+    except KeyError as exc:
+        raise _refuse(source, f"lacks the field {exc.args[0]!r}", hint) from None
+    except (SerialisationError, ValueError, TypeError) as exc:
+        raise _refuse(source, f"has a bad value: {exc}", hint) from None
     if state.schema_version != SCHEMA_VERSION:
         raise _refuse(source, f"has schema_version {state.schema_version} after migration", hint)
     return state
 
 
-def save_snapshot(path: Path, state: State) -> int:
-    """Write the snapshot atomically (temp file, fsync, rename, fsync folder); returns its size."""
+def save_snapshot(path: Path, state: State, mark: LogMark | None = None) -> int:
+    """Write the snapshot atomically (temp file, fsync, rename, fsync folder); returns its size.
+
+    With `mark`, the log's point at `state.last_event_seq`, the snapshot is sealed (the store
+    always passes it); without, it is plain state JSON, which start-up verifies against the whole log."""
     data = dump_state(state)
+    if mark is not None:
+        if mark.seq != state.last_event_seq:
+            raise ValueError(f"the log mark is at seq {mark.seq}, the state at {state.last_event_seq}")
+        data = seal(data, mark.chain, mark.offset)
     write_atomically(path, data)
     return len(data)
 
@@ -101,12 +117,13 @@ class SnapshotFile:
     """A snapshot as read from disk, not yet trusted: its bytes and the few members start-up needs."""
 
     path: Path
-    data: bytes
+    data: bytes  # the state's JSON, without the seal
     raw: dict[str, Any]
     migrated: bool
     seq: int
     executor_id: str | None
     hint: str
+    seal: Seal | None = None
 
     @property
     def source(self) -> str:
@@ -118,6 +135,19 @@ class SnapshotFile:
 
     def check_shape(self) -> None:
         _check_shape(self.raw, self.source, self.hint)
+
+    def state(self) -> State:
+        """The state the snapshot holds (its shape checked; a bad field is named)."""
+        with gc_paused():
+            return _state_of(self.raw, self.source, self.hint)
+
+    def changed(self) -> CorruptSnapshot:
+        """The refusal of a snapshot whose digest does not match its bytes."""
+        return _refuse(
+            self.source,
+            "was changed after it was written (its digest does not match its contents; was it edited?)",
+            self.hint,
+        )
 
     def check_against(self, rebuilt: State, log: Path) -> None:
         """Refuse unless the snapshot is `rebuilt` (the log's state at `seq`), saying why.
@@ -163,13 +193,14 @@ def read_snapshot(path: Path, hint: str | None = None) -> SnapshotFile | None:
     except FileNotFoundError:
         return None
     source = f"snapshot {path}"
+    data, sealed = unseal(data)
     with gc_paused():
         raw, migrated = _parse_raw(data, source, hint)
     seq, executor_id = raw.get("last_event_seq"), raw.get("executor_id")
     if type(seq) is not int or seq < 0 or not (executor_id is None or type(executor_id) is str):
         _check_shape(raw, source, hint)  # names the bad field
         raise _refuse(source, "has a bad last_event_seq or executor_id", hint)
-    return SnapshotFile(path, data, raw, migrated, seq, executor_id, hint)
+    return SnapshotFile(path, data, raw, migrated, seq, executor_id, hint, sealed)
 
 
 def first_difference(ours: Any, theirs: Any, path: str = "") -> tuple[str, str, str]:

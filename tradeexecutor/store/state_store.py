@@ -1,79 +1,34 @@
 """`StateStore`: the state of one executor on disk, opened for writing.
 
 Start-up is the same code path whether the last run ended cleanly or was killed: take the lock,
-load the snapshot, replay the log after the snapshot's `last_event_seq`. The log is the truth;
-the snapshot only saves replay time and serves readers.
+load the snapshot, check it against the log in O(1) of the log's length and replay the log after
+the snapshot's `last_event_seq` (`store/loading.py`). The log is the truth; the snapshot only saves
+replay time and serves readers.
 """
 
 from __future__ import annotations
 
 import errno
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
-from tradeexecutor.state.errors import InvalidEvent
+from tradeexecutor.state.codec import encode_head
 from tradeexecutor.state.events import Event
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
-from tradeexecutor.store.errors import (
-    CorruptLog,
-    CorruptSnapshot,
-    StoreBroken,
-    StoreError,
-    WriteFailed,
-    repair_hint,
-)
-from tradeexecutor.store.eventlog import EventLog, encode_line
-from tradeexecutor.store.gcpause import gc_paused
+from tradeexecutor.store.errors import StoreBroken, StoreError, WriteFailed
+from tradeexecutor.store.eventlog import START, EventLog, LogMark
+from tradeexecutor.store.loading import load_state, open_state
 from tradeexecutor.store.lock import WriterLock
+from tradeexecutor.store.logline import seal
+from tradeexecutor.store.migration import migrate_log
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import read_snapshot, save_snapshot
+from tradeexecutor.store.snapshot import save_snapshot
 
-
-def load_state(paths: StatePaths, use_snapshot: bool = True, until_seq: int | None = None) -> State:
-    """The state rebuilt from the whole log, with the snapshot checked against it.
-
-    The snapshot is not trusted: every log record is verified, decoded and applied from the first
-    one, and at the snapshot's `last_event_seq` the rebuilt state must serialise to exactly the
-    snapshot's bytes. So an edited snapshot, one copied from another executor, and a CRC-valid
-    record that the reducer refuses are all found before anything is appended; each is refused
-    naming the place and `trade-executor repair`. With `use_snapshot=False` the snapshot is not
-    read at all. With `until_seq`, replay stops after that event (the rest of the log is still
-    verified).
-    """
-    hint = repair_hint(paths.state_dir, paths.executor_id)
-    log = EventLog.of(paths)
-    snapshot = read_snapshot(paths.snapshot, hint) if use_snapshot else None
-    snapshot_seq = snapshot.seq if snapshot is not None else -1
-    state = State()
-    log_end = 0
-    if snapshot_seq == 0:
-        snapshot.check_against(state, paths.log)  # type: ignore[union-attr]
-    with gc_paused():
-        for record in log.scan(after_seq=0, until_seq=until_seq):
-            log_end = record.seq
-            event = record.event
-            if event is None:
-                continue
-            try:
-                apply(state, event, record.seq)
-            except InvalidEvent as exc:
-                problem = f"the event does not apply: {exc}"
-                raise CorruptLog(paths.log, record.seq, record.offset, problem, hint) from None
-            if record.seq == 1 and snapshot is not None:
-                snapshot.check_owner(state.executor_id, paths.log)
-            if record.seq == snapshot_seq:
-                snapshot.check_against(state, paths.log)  # type: ignore[union-attr]
-    if snapshot is not None and log_end < snapshot_seq:
-        snapshot.check_owner(state.executor_id, paths.log)
-        snapshot.check_shape()
-        raise CorruptSnapshot(
-            f"snapshot {paths.snapshot} is at event {snapshot_seq} but the log {paths.log} ends at event "
-            f"{log_end}: events are missing from the log; {hint}"
-        )
-    return state
+__all__ = ["StateStore", "load_state"]
 
 
 def _write_failure(path: Path, exc: OSError, durable_seq: int) -> str:
@@ -96,17 +51,23 @@ class StateStore:
     no snapshot ever gets ahead of the log and the process stops.
     """
 
-    def __init__(self, state_dir: Path | str, executor_id: str, fsync_each_batch: bool = True) -> None:
+    def __init__(
+        self, state_dir: Path | str, executor_id: str, fsync_each_batch: bool = True, verify_log: bool = False
+    ) -> None:
         """`fsync_each_batch=False` is for backtests, which touch no outside world: records are
-        buffered and written in large chunks, and fsynced once on `flush()`/`close()`."""
+        buffered and written in large chunks, and fsynced once on `flush()`/`close()`.
+        `verify_log=True` makes `open` verify and replay the whole log rather than trust a
+        sealed snapshot that checks out against it (`start --verify-log`)."""
         self.paths = StatePaths(Path(state_dir), executor_id)
         self.fsync_each_batch = fsync_each_batch
+        self.verify_log = verify_log
         self._buffer: list[bytes] = []
         self._lock = WriterLock(self.paths.lock)
         self.state = State()
         self._log = EventLog.of(self.paths)
         self._open = False
         self._durable_seq = 0  # the last seq written to the log file
+        self._mark = START  # the log's mark at the last event recorded (buffered or written)
         self._broken: str | None = None
 
     @property
@@ -114,16 +75,39 @@ class StateStore:
         """The message of the write failure that stopped this store, or None."""
         return self._broken
 
+    @property
+    def log_mark(self) -> LogMark:
+        """The log's chain value and offsets at the state's last event: what a snapshot of the
+        current state is sealed with."""
+        return self._mark
+
     def open(self) -> StateStore:
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock.acquire()
+        migrated = False
         try:
-            self.state = load_state(self.paths)
+            self.state, mark = open_state(self.paths, verify_log=self.verify_log)
+            if mark is None:  # a log of the first format, just verified in full: chain it
+                backup, mark = migrate_log(self.paths)
+                migrated = True
+                print(
+                    f"note: rewrote the event log {self.paths.log} in the chained format; "
+                    f"the old one is kept as {backup}",
+                    file=sys.stderr,
+                )
         except BaseException:
             self._lock.release()
             raise
+        self._mark = mark
         self._durable_seq = self.state.last_event_seq
         self._open = True
+        if migrated and self.state.last_event_seq:
+            try:
+                self.save_snapshot()  # sealed: the next start checks it in O(1)
+            except BaseException:
+                self._open = False
+                self._lock.release()
+                raise
         return self
 
     def _check_usable(self) -> None:
@@ -144,16 +128,20 @@ class StateStore:
         state = self.state
         lines: list[bytes] = []
         error: Exception | None = None
+        mark = self._mark
+        chain, offset, end = mark.chain, mark.offset, mark.end
         for event in events:
             seq = state.last_event_seq + 1
             try:
-                line = encode_line(seq, event)
+                line, next_chain = seal(encode_head(seq, event), chain)
                 apply(state, event, seq)
             except Exception as exc:  # SerialisationError or InvalidEvent: the state is untouched
                 error = exc
                 break
             lines.append(line)
+            chain, offset, end = next_chain, end, end + len(line)
         if lines:
+            self._mark = LogMark(state.last_event_seq, chain, offset, end)
             if self.fsync_each_batch:
                 self._append(lines, fsync=True)
             else:
@@ -184,9 +172,10 @@ class StateStore:
         """Make the live state (the very object callers hold) the log's state again: events
         applied in memory whose batch never reached the log are undone."""
         try:
-            rebuilt = load_state(self.paths, use_snapshot=False)
+            rebuilt, mark = open_state(self.paths, use_snapshot=False)
         except (StoreError, OSError):
             return  # the store stays broken; the next start refuses or repairs the log
+        self._mark = mark or START
         for name in State.__slots__:
             setattr(self.state, name, getattr(rebuilt, name))
 
@@ -200,7 +189,7 @@ class StateStore:
     def save_snapshot(self) -> int:
         self.flush()  # the snapshot must never be ahead of the log on disk
         try:
-            return save_snapshot(self.paths.snapshot, self.state)
+            return save_snapshot(self.paths.snapshot, self.state, self._mark)
         except OSError as exc:
             self._fail(self.paths.snapshot, exc)
 
