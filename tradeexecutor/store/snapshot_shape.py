@@ -216,6 +216,11 @@ def _sha256(value: Any, path: str) -> None:
 
 _SHA256 = _sha256
 
+
+def _chain_value(value: Any, path: str) -> None:
+    if type(value) is not str or len(value) != 16 or value.strip("0123456789abcdef"):
+        _fail(path, "a log chain value (16 hex digits)", value)
+
 _RUN_CONFIGURATION = obj(
     {
         "strategy": _NAME,
@@ -284,7 +289,10 @@ _STATE = obj(
         "last_prices": mapping(decimal("positive"), id_keys=True),
         "first_prices": mapping(decimal("positive"), id_keys=True),
     },
-    {"refusals": _REFUSALS, "run_configuration": _RUN_CONFIGURATION},  # absent in older snapshots
+    {
+        "refusals": _REFUSALS, "run_configuration": _RUN_CONFIGURATION,  # absent in older snapshots
+        "log_chain": _chain_value, "log_offset": COUNT, "digest": _SHA256,  # the seal (store/seal.py)
+    },  # fmt: skip
 )
 
 
