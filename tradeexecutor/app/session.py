@@ -78,6 +78,8 @@ class SessionConfig:
     max_intents_per_cycle: int = DEFAULT_MAX_INTENTS_PER_CYCLE
     #: Resume even though the run configuration differs from the recorded one (and record the change).
     accept_config_change: bool = False
+    #: Verify and replay the whole log at start-up instead of the O(1) check of a sealed snapshot.
+    verify_log: bool = False
     #: live: seconds the exchange may stay unreachable before the run stops (0: no limit).
     max_outage: float = 600.0
     #: live: seconds start-up reads (markets, balances, candles) are retried before giving up.
@@ -191,7 +193,9 @@ def run_session(
         decide_timeout=config.hook_time_limit(),
         max_intents_per_cycle=config.max_intents_per_cycle,
     )
-    store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=not backtest).open()
+    store = StateStore(
+        paths.state_dir, paths.executor_id, fsync_each_batch=not backtest, verify_log=config.verify_log
+    ).open()
     try:
         configured = run_config_module.from_session(config, strategy, candles)
         event = run_config_module.configuration_event(store.state, configured, config.accept_config_change)
@@ -254,7 +258,7 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
         _move_aside(paths, config.clock())
     market = venue.market
     totals = {asset: Decimal(repr(v)) for asset, v in (balance.get("total") or {}).items() if v}
-    store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=True).open()
+    store = StateStore(paths.state_dir, paths.executor_id, fsync_each_batch=True, verify_log=config.verify_log).open()
     try:
         if store.state.created_at is None:
             if totals.get(market["base"]):

@@ -133,6 +133,12 @@ def run_options(default_mode: str) -> Callable[[F], F]:
         param_option("override a strategy parameter"),
         option("--fresh", is_flag=True, help="move existing state files to a backup folder and start over"),
         option(
+            "--verify-log",
+            is_flag=True,
+            help="verify every line of the log and replay it whole at start-up (normally only the snapshot's "
+            "line and the tail after it are read)",
+        ),
+        option(
             "--accept-config-change",
             is_flag=True,
             help="on resume, accept a different strategy, parameters, fees, pair or data (the change is recorded)",
@@ -215,6 +221,7 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         decide_timeout=_decide_timeout(args),
         max_intents_per_cycle=args.max_intents_per_cycle,
         accept_config_change=args.accept_config_change,
+        verify_log=args.verify_log,
         # Credentials only from the environment: never on the command line (ps, shell history).
         api_key=os.environ.get("TRADE_EXECUTOR_API_KEY"),
         api_secret=os.environ.get("TRADE_EXECUTOR_API_SECRET"),

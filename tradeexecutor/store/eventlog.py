@@ -82,7 +82,7 @@ def _problem(line: bytes, prev_chain: bytes | None, expected_seq: int) -> str:
             raw = verify_line(line, prev_chain)
         except ValueError:
             # A whole line with the wrong seq does not follow the chain either; the seq says why.
-            found = seq_of(line) if line.endswith(b"}\n") else None
+            found = seq_of(line) if prev_chain is not None and line.endswith(b"}\n") else None
             if found is not None and found != expected_seq:
                 return _sequence_problem(found, expected_seq)
             raise
