@@ -10,6 +10,14 @@ snapshot again and again (the text of timestamps already written or read is memo
 dataclasses-json's own `to_json`/`from_json` (its defaults: datetimes as epoch floats, Decimals as
 strings). The state's derived trade index is emptied for that run so it serialises each trade once,
 as our snapshot does.
+
+`startup_3m_s` is `StateStore.open` (and close, without a snapshot) on a log of 3,000,000 events
+whose sealed snapshot is at its end: setup, 1,000 round trips, then market observations, which do
+not grow the state, so `startup_ratio_3m_vs_30k` against the same state with a 30,000-event log
+measures what the log's length alone costs. `replay_events_per_s` rebuilds a live-like log from
+its first line (`load_state(use_snapshot=False)`: every line verified against the chain, decoded
+and applied), as `replay` and `start --verify-log` do. The machine is shared: figures carry the
+load average at the time (`load_average`).
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradeexecutor.state.events import Event
-from tradeexecutor.state.reducer import fold
+from tradeexecutor.state.codec import encode_head
+from tradeexecutor.state.events import Event, MarketObserved
+from tradeexecutor.state.reducer import apply, fold
 from tradeexecutor.state.state import State
-from tradeexecutor.store.eventlog import encode_line
+from tradeexecutor.store.eventlog import GENESIS, LogMark, chain_of, encode_lines, seal
 from tradeexecutor.store.paths import StatePaths
 from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
 from tradeexecutor.store.state_store import StateStore, load_state
@@ -94,23 +104,98 @@ def dataclasses_json_figures(state: State, folder: Path) -> tuple[float, float]:
 
 
 def write_log(path: Path, events: Iterator[Event]) -> int:
-    count = 0
+    count, chain = 0, GENESIS
     with open(path, "wb", buffering=1 << 20) as handle:
         for count, event in enumerate(events, start=1):
-            handle.write(encode_line(count, event))
+            line, chain = seal(encode_head(count, event), chain)
+            handle.write(line)
     return count
+
+
+def padded_state(paths: StatePaths, round_trips: int, total: int) -> State:
+    """Write a log of `total` events (setup, `round_trips` closed positions, then one market
+    observation repeated, which leaves the state's size as it is) and its sealed snapshot at the
+    end. Lines are built from the encoder's bytes with only the seq changed: a few seconds a million."""
+    scenario = Scenario(realistic_ids=True)
+    state = State()
+    chain, offset, line_offset, seq = GENESIS, 0, 0, 0
+    with open(paths.log, "wb", buffering=1 << 20) as handle:
+        for event in [*scenario.setup(), *scenario.closed_positions(round_trips)]:
+            seq += 1
+            line, chain = seal(encode_head(seq, event), chain)
+            apply(state, event, seq)
+            handle.write(line)
+            line_offset, offset = offset, offset + len(line)
+        observed = scenario.cycle_end(Decimal("30000.5"))[0]
+        assert isinstance(observed, MarketObserved)
+        after_seq = encode_head(1, observed)[len(b'{"seq":1') :]
+        while seq < total:
+            seq += 1
+            line, chain = seal(b'{"seq":%d%s' % (seq, after_seq), chain)
+            apply(state, observed, seq)
+            handle.write(line)
+            line_offset, offset = offset, offset + len(line)
+    save_snapshot(paths.snapshot, state, LogMark(seq, chain, line_offset, offset))
+    return state
+
+
+def startup_figures(folder: Path, scale: int) -> None:
+    """Start-up against logs of two lengths with the same state (a sealed snapshot at the end)."""
+    times = {}
+    for name, total in (("3m", 3_000_000 // scale), ("30k", 30_000 // scale)):
+        paths = StatePaths(folder, f"startup-{name}")
+        made_s, state = timed(lambda paths=paths, total=total: padded_state(paths, 1_000 // scale, total))
+        assert state.last_event_seq == total
+
+        def start(paths: StatePaths = paths) -> State:
+            store = StateStore(paths.state_dir, paths.executor_id).open()
+            store.close(snapshot=False)
+            return store.state
+
+        times[name], started = timed(start, repeat=5)
+        assert started.last_event_seq == total
+        print(f"startup_{name}_events: {total}")
+        print(f"startup_{name}_log_bytes: {paths.log.stat().st_size}")
+        print(f"startup_{name}_snapshot_bytes: {paths.snapshot.stat().st_size}")
+        print(f"startup_{name}_written_s: {made_s:.1f}")
+        print(f"startup_{name}_s: {times[name]:.4f}")
+        sys.stdout.flush()
+        if name == "3m":
+            paths.log.unlink()  # hundreds of MB
+    print(f"startup_ratio_3m_vs_30k: {times['3m'] / times['30k']:.2f}")
+
+
+def replay_figures(folder: Path, replay_events: int) -> None:
+    """Replay: a live-like log (a valuation and a cycle every cycle, a trade every 20 cycles)."""
+    paths = StatePaths(folder, "replay")
+    scenario = Scenario(realistic_ids=True)
+    per_cycle = 2 + 3 / 20
+    cycles = int((replay_events - 6) / per_cycle)
+    count = write_log(paths.log, iter([*scenario.setup(), *scenario.cycles(cycles)]))
+    replay_s, replayed = timed(lambda: load_state(paths, use_snapshot=False), repeat=2)
+    assert replayed.last_event_seq == count
+    print(f"replay_events: {count}")
+    print(f"replay_s: {replay_s:.3f}")
+    print(f"replay_events_per_s: {count / replay_s:.0f}")
+    sys.stdout.flush()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, for a smoke run")
     parser.add_argument("--skip-dcj", action="store_true", help="skip the slow dataclasses-json comparison")
+    parser.add_argument("--only-chain", action="store_true", help="only the replay and start-up figures")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     round_trips = 10_000 // scale
     replay_events = 1_000_000 // scale
     folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    print(f"load_average: {os.getloadavg()[0]:.2f}")
     try:
+        if args.only_chain:
+            replay_figures(folder, replay_events)
+            startup_figures(folder, scale)
+            return 0
         state = big_state(round_trips)
         trades = len(state.portfolio.trades)
         print(f"closed_positions: {len(state.portfolio.closed_positions)}")
@@ -141,19 +226,8 @@ def main() -> int:
             print(f"load_speedup: {dcj_load_s / load_s:.1f}")
         sys.stdout.flush()
 
-        # Replay: a live-like log (a valuation and a cycle every cycle, a trade every 20 cycles).
-        paths = StatePaths(folder, "replay")
-        scenario = Scenario(realistic_ids=True)
+        replay_figures(folder, replay_events)
         per_cycle = 2 + 3 / 20
-        cycles = int((replay_events - 6) / per_cycle)
-        count = write_log(paths.log, iter([*scenario.setup(), *scenario.cycles(cycles)]))
-        replay_s, replayed = timed(lambda: load_state(paths, use_snapshot=False))
-        assert replayed.last_event_seq == count
-        print(f"replay_events: {count}")
-        print(f"replay_s: {replay_s:.3f}")
-        print(f"replay_events_per_s: {count / replay_s:.0f}")
-        del replayed
-        sys.stdout.flush()
 
         # Append: batches of 100 events, one write and one fsync per batch, through StateStore.record.
         scenario = Scenario(realistic_ids=True)
@@ -171,10 +245,11 @@ def main() -> int:
         tail = list(scenario.cycles(5_000))[: 10_000 // scale]
         start_paths = StatePaths(folder, "startup")
         write_log(start_paths.log, iter(base))
-        save_snapshot(start_paths.snapshot, fold(base))
+        base_log = start_paths.log.read_bytes()
+        mark = LogMark(len(base), chain_of(base_log), base_log.rstrip(b"\n").rfind(b"\n") + 1, len(base_log))
+        save_snapshot(start_paths.snapshot, fold(base), mark)
         with open(start_paths.log, "ab") as handle:
-            for seq, event in enumerate(tail, start=len(base) + 1):
-                handle.write(encode_line(seq, event))
+            handle.write(encode_lines(tail, len(base) + 1, mark.chain))
 
         def start(executor_id: str = "startup") -> State:
             store = StateStore(folder, executor_id).open()
@@ -191,11 +266,15 @@ def main() -> int:
         events = [*scenario.setup(), *scenario.cycles(int((100_000 // scale - 6) / per_cycle))]
         log_paths = StatePaths(folder, "startup-log")
         write_log(log_paths.log, iter(events))
-        save_snapshot(log_paths.snapshot, fold(events))
+        log_data = log_paths.log.read_bytes()
+        end = LogMark(len(events), chain_of(log_data), log_data.rstrip(b"\n").rfind(b"\n") + 1, len(log_data))
+        save_snapshot(log_paths.snapshot, fold(events), end)
         startup_log_s, started = timed(lambda: start("startup-log"), repeat=3)
         assert started.last_event_seq == len(events)
         print(f"startup_log_events: {len(events)}")
         print(f"startup_log_s: {startup_log_s:.3f}")
+        sys.stdout.flush()
+        startup_figures(folder, scale)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

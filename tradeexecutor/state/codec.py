@@ -57,12 +57,23 @@ def _encode_bool(value: Any) -> bool:
     return value
 
 
+#: Decimals already read, by their text: a log repeats the same prices and quantities over and
+#: over, and a lookup costs a fraction of `Decimal(text)` (Decimals are immutable).
+_DECIMALS: dict[str, Decimal] = {}
+
+
 def _decode_decimal(value: Any) -> Decimal:
     if type(value) is not str:
         raise SerialisationError(f"expected a decimal string, got {value!r}")
+    result = _DECIMALS.get(value)
+    if result is not None:
+        return result
     result = Decimal(value)
     if not result.is_finite():
         raise SerialisationError(f"decimal {value!r} is not finite")
+    if len(_DECIMALS) >= 100_000:
+        _DECIMALS.clear()
+    _DECIMALS[value] = result
     return result
 
 
@@ -187,6 +198,7 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
     ]
     namespace["Decimal"] = Decimal
     namespace["bad"] = _bad_value
+    namespace["decimals"] = _DECIMALS
     for index, name in enumerate(names):
         hint = hints[name]
         optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -223,6 +235,11 @@ def _build_codec(cls: type[Event]) -> _EventCodec:
         if optional:
             decode_lines.append(f"    value = data[{name!r}]")
             decode_lines.append(f"    set{index}(event, None if value is None else dec{index}(value))")
+        elif hint is Decimal:  # a decimal read before is looked up without a call (`_DECIMALS`)
+            decode_lines.append(f"    value = data[{name!r}]")
+            decode_lines.append(
+                f"    set{index}(event, type(value) is str and decimals.get(value) or dec{index}(value))"
+            )
         else:
             decode_lines.append(f"    set{index}(event, dec{index}(data[{name!r}]))")
     encode_lines.extend(result_lines)

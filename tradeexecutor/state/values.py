@@ -22,6 +22,7 @@ _CLOCK_TEXT: dict[int, str] = {}
 _MILLIS_TEXT = [f".{ms:03d}Z" for ms in range(1000)]
 _last: tuple[datetime | None, str] = (None, "")
 _TIME_TEXT: dict[datetime, str] = {}
+_last_parsed: tuple[str, datetime] = ("", datetime(1970, 1, 1, tzinfo=UTC))  # the last text parse_time read
 
 
 def format_time(value: datetime) -> str:
@@ -66,6 +67,16 @@ def format_time(value: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     """Read a timestamp written by `format_time` (or any ISO 8601 string with an offset)."""
+    global _last_parsed
+    last = _last_parsed
+    if text == last[0]:  # the events of one cycle share their time: replay reads it once
+        return last[1]
+    value = _parse_time(text)
+    _last_parsed = (text, value)
+    return value
+
+
+def _parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError) as exc:

@@ -197,9 +197,7 @@ class EventLog:
                 size = len(line) - tail
                 digest = sha256(chain + line[:size]).digest()[:8]
                 try:
-                    if line[size : size + 10] != prefix or line[-3:] != b'"}\n':
-                        raise ValueError
-                    if hexlify(digest) != line[size + 10 : size + 26]:
+                    if line[size:] != prefix + hexlify(digest) + b'"}\n':
                         raise ValueError
                     raw = loads(line)
                     number = raw["seq"]
