@@ -26,8 +26,8 @@ from tradeexecutor.state.events import (
 from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.position import Direction, Position
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import dump_state
 from tradeexecutor.store.seal import unseal
+from tradeexecutor.store.snapshot import dump_state
 from tradeexecutor.store.state_store import load_state
 from tradeexecutor.strategy.readonly import MutationGuard, StateMutationError, read_only
 from tradeexecutor.strategy.runstate import RunState

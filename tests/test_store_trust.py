@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 
 from tradeexecutor.cli.main import main
 from tradeexecutor.repair.log import apply_log_repair, plan_log_repair
+from tradeexecutor.state.codec import encode_head
 from tradeexecutor.state.events import DepositMade, Event, FillReceived
 from tradeexecutor.state.values import utc
-from tradeexecutor.state.codec import encode_head
 from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot
 from tradeexecutor.store.eventlog import GENESIS, EventLog, chain_of
 from tradeexecutor.store.logline import body_of, seal

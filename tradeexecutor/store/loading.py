@@ -52,7 +52,9 @@ def open_state(
     log = EventLog.of(paths)
     snapshot = read_snapshot(paths.snapshot, hint) if use_snapshot else None
     with gc_paused():
-        if snapshot is not None and snapshot.seal is not None and not verify_log and until_seq is None:
+        fast = snapshot is not None and snapshot.seal is not None and not verify_log and until_seq is None
+        if fast and log.format() != 1:  # a first-format log has no chain to check the seal with
+            assert snapshot is not None
             return _from_snapshot(paths, log, snapshot)
         return _rebuild(paths, log, snapshot, until_seq)
 
