@@ -19,7 +19,13 @@ Numbering: `seq` has no gaps, so one `log_repair_applied` event takes the place 
 run and the kept records after it are renumbered (a run of one damaged line keeps every number).
 The snapshot, whose `last_event_seq` refers to the old numbers, is set aside when it is past the
 first change; the repair then writes a new one. Every line from the first change on is encoded
-again through `encode_records`, so each line's checksum is the one the log's encoder makes.
+again through `encode_records`, chained on the line before it, so each line's chain value is the
+one the log's encoder makes.
+
+The log is hash-chained (`store/logline.py`): a line is checked against the chain value of the
+line before it. Here that is the value written on the previous line, or the one computed for it
+(`NeighbourCheck`), so a damaged line fails alone and its intact successor still verifies. A log of the
+first format (a CRC per line) is checked line by line, and its salvaged copy is written chained.
 
 CRLF line ends (a log edited on Windows) are not damage: a line whose checksum matches once its
 `\\r` is stripped is good, and the rewrite writes LF.
@@ -40,8 +46,9 @@ from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import Event, LogRepairApplied
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
-from tradeexecutor.store.eventlog import encode_line, verify_line
+from tradeexecutor.store.eventlog import GENESIS, EventLog, chain_of, encode_lines
 from tradeexecutor.store.fsync import fsync_dir
+from tradeexecutor.store.logline import NeighbourCheck, body_of, seal
 from tradeexecutor.store.snapshot import dump_state
 
 #: The longest run of consecutive damaged lines that is dropped rather than cut at.
@@ -218,11 +225,11 @@ class _Line:
     intact: bool = False  # passes its checksum (it may still not decode)
 
 
-def _classify(number: int, offset: int, text: bytes) -> _Line:
+def _classify(number: int, offset: int, text: bytes, chain: NeighbourCheck) -> _Line:
     lf = text[:-2] + b"\n" if text.endswith(b"\r\n") else text
     line = _Line(number, offset, text, lf)
     try:
-        raw = verify_line(lf)
+        raw = chain.verify(lf)
         line.intact = True
         seq = raw["seq"]
         if type(seq) is not int:
@@ -389,9 +396,10 @@ def plan_salvage(log: Path, snapshot: tuple[int, State] | None) -> SalvagePlan:
         snapshot = None  # ahead of the log: it cannot stand in for records the log still holds
     walk = _Walk(snapshot, check_seq)
     offset = 0
+    chain = _neighbour_check(log)
     with open(log, "rb", buffering=1 << 20) as handle:
         for number, text in enumerate(handle, start=1):
-            line = _classify(number, offset, text)
+            line = _classify(number, offset, text, chain)
             offset += len(text)
             if not walk.feed(line):
                 break
@@ -418,30 +426,39 @@ def plan_salvage(log: Path, snapshot: tuple[int, State] | None) -> SalvagePlan:
     )
 
 
+def _neighbour_check(log: Path) -> NeighbourCheck:
+    return NeighbourCheck(chained=EventLog(log).format() != 1)
+
+
 def _last_good_seq(log: Path) -> int:
     last = 0
+    chain = _neighbour_check(log)
     with open(log, "rb", buffering=1 << 20) as handle:
         for text in handle:
             head = _HEAD.match(text)
-            if head is not None and _verifies(text):
+            if _verifies(text, chain) and head is not None:
                 last = max(last, int(head.group(1)))
     return last
 
 
-def _verifies(text: bytes) -> bool:
+def _verifies(text: bytes, chain: NeighbourCheck) -> bool:
     try:
-        verify_line(text[:-2] + b"\n" if text.endswith(b"\r\n") else text)
+        chain.verify(text[:-2] + b"\n" if text.endswith(b"\r\n") else text)
     except ValueError:
         return False
     return True
 
 
 def _count_good_from(log: Path, offset: int) -> int:
-    count = 0
+    """The lines from `offset` on that verify and decode (each checked in file order from the
+    first line, since a chained line is checked against the one before it)."""
+    count = position = 0
+    chain = _neighbour_check(log)
     with open(log, "rb", buffering=1 << 20) as handle:
-        handle.seek(offset)
         for text in handle:
-            count += _classify(0, 0, text).event is not None
+            line = _classify(0, 0, text, chain)
+            count += position >= offset and line.event is not None
+            position += len(text)
     return count
 
 
@@ -451,8 +468,8 @@ def encode_records(previous_line: bytes | None, first_seq: int, events: Sequence
     The one place the salvage turns events into lines: through the log's own encoder, so a
     rewritten line is exactly what an append would have written.
     """
-    del previous_line  # the log's checksum covers each line alone; a chained one would start here
-    return [encode_line(seq, event) for seq, event in enumerate(events, start=first_seq)]
+    prev_chain = GENESIS if previous_line is None else chain_of(previous_line)
+    return [encode_lines(events, first_seq, prev_chain)]
 
 
 def write_salvaged(log: Path, plan: SalvagePlan) -> int:
@@ -465,9 +482,13 @@ def write_salvaged(log: Path, plan: SalvagePlan) -> int:
         with open(log, "rb", buffering=1 << 20) as source, open(temporary, "wb", buffering=0) as target:
             previous: bytes | None = None
             chunk: list[bytes] = []
+            rechain = EventLog(log).format() == 1  # a first-format log is written chained
+            chain = GENESIS
             for _ in range(plan.prefix_records):  # the lines before the first change, LF-ended
                 text = source.readline()
                 previous = text[:-2] + b"\n" if text.endswith(b"\r\n") else text
+                if rechain:
+                    previous, chain = seal(body_of(previous), chain)
                 chunk.append(previous)
                 if len(chunk) >= 4096:
                     size += _write_all(target.fileno(), b"".join(chunk))

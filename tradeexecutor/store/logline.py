@@ -124,7 +124,7 @@ def verify_line(line: bytes, prev_chain: bytes | None) -> dict[str, Any]:
         if actual != stored:
             raise ValueError(
                 f"checksum mismatch (stored {stored.hex()}, computed {actual.hex()} from the record and the "
-                "chain value before it): the record was changed, or does not follow the one before it"
+                "chain value before it)"
             )
     try:
         record = orjson.loads(line)
@@ -162,3 +162,37 @@ def seq_of(line: bytes) -> int | None:
     end = line.find(b",", 7, 40)
     digits = line[7:end] if end > 0 else b""
     return int(digits) if digits.isdigit() else None
+
+
+class NeighbourCheck:
+    """Checks lines in file order, each against the line before it, without trusting one damaged
+    line: a line passes against the chain value written on its predecessor or the one computed
+    for it, so a damaged line fails alone and its intact successor still verifies (even when the
+    damage hit the predecessor's chain value itself). For repair, which reads past damage;
+    `chained=False` checks first-format lines each by its own CRC."""
+
+    def __init__(self, chained: bool = True) -> None:
+        self.chained = chained
+        self.candidates: list[bytes] = [GENESIS]
+
+    def verify(self, line: bytes) -> dict[str, Any]:
+        """`verify_line` against the line before; raises its ValueError when none fits."""
+        if not self.chained:
+            return verify_line(line, None)
+        error: ValueError | None = None
+        body = line[: len(line) - CHAIN_TAIL]
+        for candidate in self.candidates:
+            try:
+                raw = verify_line(line, candidate)
+            except ValueError as exc:
+                error = error or exc
+                continue
+            self.candidates = [link(candidate, body)]
+            return raw
+        try:
+            written = [chain_of(line)]
+        except ValueError:
+            written = []
+        self.candidates = list(dict.fromkeys(written + [link(c, body) for c in self.candidates]))[:4]
+        assert error is not None
+        raise error
