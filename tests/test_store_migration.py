@@ -129,3 +129,20 @@ def test_start_verify_log_finds_prefix_damage_that_the_o1_start_does_not(
     err = capsys.readouterr().err
     assert err.startswith(f"error: event log {paths.log} is damaged at line 3 (byte {offset}): checksum mismatch")
     assert err.endswith(f"{_hint(paths)}\n") and err.count("\n") == 1
+
+
+def test_line_at_finds_a_line_by_its_seq_from_a_wrong_hint_or_none(tmp_path: Path) -> None:
+    """The snapshot's offset is only a hint: a stale one (a log whose line ends were normalised
+    before that point, which leaves every chain value as it was) is searched back from the end."""
+    paths = _old_files(tmp_path, snapshot=False)
+    StateStore(tmp_path, "v1").open().close(snapshot=False)  # migrated: chained
+    data = paths.log.read_bytes()
+    lines = data.splitlines(keepends=True)
+    log = EventLog.of(paths)
+    offsets = [sum(len(x) for x in lines[:i]) for i in range(len(lines))]
+    for seq in (1, 2, 100, 254, 255):
+        for hint in (offsets[seq - 1], None, 0, offsets[seq - 1] + 1, len(data) + 10):
+            assert log.line_at(seq, hint) == (lines[seq - 1], offsets[seq - 1])
+    assert log.line_at(256, 0) is None and log.last_seq() == 255
+    paths.log.write_bytes(data[:-1])  # a torn last line still names its seq
+    assert log.last_seq() == 255 and log.line_at(255) == (lines[254][:-1], offsets[254])
