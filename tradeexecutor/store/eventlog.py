@@ -194,7 +194,8 @@ class EventLog:
             handle.seek(offset)
             for line in handle:
                 seq += 1
-                size = len(line) - tail
+                length = len(line)
+                size = length - tail
                 digest = sha256(chain + line[:size]).digest()[:8]
                 try:
                     if line[size:] != prefix + hexlify(digest) + b'"}\n':
@@ -212,7 +213,7 @@ class EventLog:
                     problem = f"the event does not apply: {exc}"
                     raise CorruptLog(self.path, seq, offset, problem, self.hint) from None
                 chain, line_offset = digest, offset
-                offset += len(line)
+                offset += length
                 if seq >= last:
                     break
         return LogMark(seq, chain, line_offset, offset)
