@@ -227,6 +227,23 @@ def test_a_snapshot_that_covers_the_damage_restores_the_money(
     assert main(["replay", "--state-dir", str(tmp_path), "--id", ID]) == 0
 
 
+def test_an_edited_snapshot_does_not_stand_in_for_the_damage(tmp_path: Path) -> None:
+    """A snapshot whose digest no longer matches its contents (a reserve edited by hand) could
+    smuggle any state into the log: it is not used, and the plan falls back to the cut."""
+    paths = round_trips(tmp_path, snapshot=True)
+    index = middle_line(paths, "order_submitted")
+    flip_byte(paths, index)
+    raw = paths.snapshot.read_bytes()
+    reserve = b'"USDT":"'
+    at = raw.index(reserve, raw.index(b'"reserves"')) + len(reserve)
+    paths.snapshot.write_bytes(raw[:at] + b"9" + raw[at:])
+
+    plan = plan_log_repair(paths)
+    assert plan is not None and plan.salvage is None and plan.kept_records == index
+    assert plan.no_salvage is not None and plan.no_salvage.startswith("salvage is not safe")
+    assert plan.snapshot_problem is not None  # set aside into the backup, as before
+
+
 def test_crlf_line_ends_lose_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = round_trips(tmp_path, count=30, snapshot=True)
     data, snapshot = paths.log.read_bytes(), paths.snapshot.read_bytes()

@@ -257,10 +257,16 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
                 plan.damaged_record_intact = True
 
     if damage is not None and not plan.add_newline:
-        _offer_salvage(plan, snapshot_bytes if snapshot_problem is None else None)
+        written = _written_chain_at(log, snapshot_seq, seal)
+        covering = snapshot_problem is None and _seal_problem(seal, written, snapshot_seq or 0) is None
+        _offer_salvage(plan, snapshot_bytes if covering else None)
     if plan.salvage is not None:
         matches = snapshot_bytes is not None and plan.salvage.state_at_snapshot == snapshot_bytes
-        snapshot_problem = snapshot_problem or _snapshot_after_salvage(plan.salvage, snapshot_seq, matches)
+        snapshot_problem = (
+            snapshot_problem
+            or _snapshot_after_salvage(plan.salvage, snapshot_seq, matches)
+            or (_seal_problem(seal, None, snapshot_seq) if snapshot_seq is not None else None)
+        )
     elif snapshot_problem is None and snapshot_seq is not None:
         if snapshot_seq > plan.kept_records:
             snapshot_problem = (
@@ -277,8 +283,24 @@ def plan_log_repair(paths: StatePaths) -> LogRepairPlan | None:
     return plan
 
 
+def _written_chain_at(log: EventLog, seq: int | None, seal: Seal | None) -> bytes | None:
+    """The chain value written on line `seq` of the (damaged) log, to hold a snapshot's seal
+    against before its state may stand in for damaged records; None when it cannot be read."""
+    if seq is None or seal is None:
+        return None
+    found = log.line_at(seq, seal.offset)
+    if found is None:
+        return None
+    try:
+        return chain_of(found[0].rstrip(b"\r\n") + b"\n")
+    except ValueError:
+        return None
+
+
 def _offer_salvage(plan: LogRepairPlan, snapshot_bytes: bytes | None) -> None:
-    """Attach the salvage to the plan when it keeps more than the cut (or only fixes CRLF)."""
+    """Attach the salvage to the plan when it keeps more than the cut (or only fixes CRLF).
+    `snapshot_bytes` is the state of a snapshot that may stand in for damaged records: its seal
+    (when it has one) is intact and agrees with the chain value on its line of the log."""
     paths = plan.paths
     with open(paths.log, "rb") as handle:
         handle.seek(plan.damaged_offset or 0)
