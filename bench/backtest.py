@@ -29,6 +29,14 @@ What is measured, in one run, on the same candles (`generate_candles(n, 2025-01-
   `fsync_each_batch=False` as backtests use (so about one batch in 8,000 includes a buffered write),
   holding one open position that each `cycle_completed` marks to market, with the cyclic garbage
   collector paused as the backtest loop runs.
+* `ours_peak_rss_mb` / `backtesting_py_peak_rss_mb`: peak resident memory of one backtest of
+  `--memory-candles` candles (1,000,000 unless `--quick`), each engine in its own fresh Python
+  process (`python bench/backtest.py --memory-child ours|theirs N`), ABSOLUTE peak RSS of that
+  process (VmHWM, Linux: interpreter, imports, the candles, the run and its statistics), so both
+  figures include what each needs to hold the data. Ours reads the candles from a CSV file as
+  `trade-executor backtest --data` does; theirs gets the same candles as a float DataFrame read
+  from that file with pandas. `*_baseline_rss_mb` is the same process's RSS after its imports,
+  before the data is read.
 """
 
 from __future__ import annotations
@@ -209,6 +217,64 @@ def cycle_bookkeeping(candles: list[Candle], folder: Path, cycles: int) -> list[
     return timings
 
 
+def write_csv(candles: list[Candle], path: Path) -> None:
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write("Date,Open,High,Low,Close,Volume\n")
+        for c in candles:
+            handle.write(f"{c.at:%Y-%m-%dT%H:%M:%SZ},{c.open},{c.high},{c.low},{c.close},{c.volume}\n")
+
+
+def memory_child(engine: str, csv_path: Path) -> int:
+    """One engine's backtest of the CSV file in this (fresh) process; prints its peak RSS in MiB."""
+    def rss() -> float:
+        """This process's peak RSS in MiB: VmHWM (ru_maxrss would carry the parent's peak across
+        fork and exec)."""
+        with open("/proc/self/status", encoding="ascii") as status:
+            return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
+
+    if engine == "ours":
+        print(f"baseline_rss_mb: {rss():.1f}")
+        folder = Path(tempfile.mkdtemp(prefix="mem-ours-"))
+        try:
+            config = SessionConfig(
+                mode="backtest", strategy="sma_crossover", data=csv_path, state_dir=folder,
+                initial_cash=Decimal(CASH), fee=Decimal(FEE),
+            )  # fmt: skip
+            result = run_session(config)
+            print(f"cycles: {result.outcome.cycles_run}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        import pandas as pd
+        from backtesting import Backtest  # noqa: F401  (imported before the baseline, as ours imports its engine)
+
+        print(f"baseline_rss_mb: {rss():.1f}")
+        frame = pd.read_csv(csv_path, index_col="Date", parse_dates=True)
+        frame.index = frame.index.tz_localize(None)
+        frame.columns = ["Open", "High", "Low", "Close", "Volume"]
+        stats = theirs(frame, 1)[1]
+        print(f"cycles: {len(frame)} trades {len(stats._trades)}")
+    print(f"peak_rss_mb: {rss():.1f}")
+    return 0
+
+
+def memory_figures(candles: list[Candle], folder: Path) -> None:
+    import subprocess
+
+    csv_path = folder / "candles.csv"
+    write_csv(candles, csv_path)
+    print(f"memory_candles: {len(candles)}")
+    for engine, name in (("ours", "ours"), ("theirs", "backtesting_py")):
+        result = subprocess.run(
+            [sys.executable, __file__, "--memory-child", engine, str(csv_path)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        figures = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+        print(f"{name}_baseline_rss_mb: {figures['baseline_rss_mb']}")
+        print(f"{name}_peak_rss_mb: {figures['peak_rss_mb']}")
+        sys.stdout.flush()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -218,7 +284,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 candles, for a smoke run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best is reported")
+    parser.add_argument("--memory-candles", type=int, help="candles of the memory figures (default 1,000,000)")
+    parser.add_argument("--only-memory", action="store_true", help="print only the memory figures")
+    parser.add_argument("--memory-child", nargs=2, metavar=("ENGINE", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_child[0], Path(args.memory_child[1]))
+    memory_count = args.memory_candles or (100_000 if args.quick else 1_000_000)
+    if args.only_memory:
+        folder = Path(tempfile.mkdtemp(prefix="bench-backtest-"))
+        try:
+            memory_figures(generate_candles(memory_count, START, INTERVAL), folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return 0
     count = 10_000 if args.quick else 100_000
     cycles = 2_000 if args.quick else 20_000
     candles = generate_candles(count, START, INTERVAL)
@@ -244,6 +323,9 @@ def main() -> int:
         print(f"cycle_bookkeeping_cycles: {len(timings)}")
         print(f"cycle_bookkeeping_median_us: {statistics.median(timings):.1f}")
         print(f"cycle_bookkeeping_p99_us: {percentile(timings, 0.99):.1f}")
+        sys.stdout.flush()
+        del result, state, stats, frame, timings
+        memory_figures(candles if memory_count == len(candles) else generate_candles(memory_count, START, INTERVAL), folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -18,6 +18,12 @@ measures what the log's length alone costs. `replay_events_per_s` rebuilds a liv
 its first line (`load_state(use_snapshot=False)`: every line verified against the chain, decoded
 and applied), as `replay` and `start --verify-log` do. The machine is shared: figures carry the
 load average at the time (`load_average`).
+`save_at_1m_cycles_s` saves the snapshot of a state after 1,000,000 live-like cycles (a valuation
+each, one position open throughout); `snapshot_bytes_at_1m_cycles` is its size, next to
+`snapshot_bytes_at_1k_cycles`: the curve is in the equity file, so the two differ by a few digits.
+`show_peak_rss_mb` is the peak RSS (VmHWM) of a `trade-executor show` process on the state of a
+2,000,000-candle backtest-like run (a trade every 20 candles: 50,000 round trips), written through
+`StateStore` as a backtest writes it; `--only cycles|show` prints just those figures.
 """
 
 from __future__ import annotations
@@ -179,13 +185,101 @@ def replay_figures(folder: Path, replay_events: int) -> None:
     print(f"replay_events_per_s: {count / replay_s:.0f}")
     sys.stdout.flush()
 
+def state_after_cycles(cycles: int) -> State:
+    """A live-like state after `cycles` cycles, one open position marked at every cycle (the
+    case where the old snapshot grew by one valuation point a cycle)."""
+    scenario = Scenario(realistic_ids=True)
+    return fold(iter([*scenario.setup(), *scenario.cycles(cycles, trade_every=10**12)]))
+
+
+def cycles_figures(cycles: int) -> None:
+    """`save_at_1m_cycles_s` and the snapshot's size after 1,000 and after `cycles` cycles."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-cycles-"))
+    try:
+        small = state_after_cycles(1_000)
+        print(f"snapshot_bytes_at_1k_cycles: {save_snapshot(folder / 'small.json', small)}")
+        state = state_after_cycles(cycles)
+        assert state.equity.points == cycles
+        save_s, size = timed(lambda: save_snapshot(folder / "big.json", state), repeat=3)
+        print(f"cycles: {cycles}")
+        print(f"save_at_1m_cycles_s: {save_s:.4f}")
+        print(f"snapshot_bytes_at_1m_cycles: {size}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Runs `trade-executor show` in this interpreter and reports its own peak RSS (KiB, VmHWM) on
+#: stderr's last line. Not `ru_maxrss`: Linux carries the parent's high-water mark across fork and
+#: exec into the child's, so the child would report this benchmark's own peak.
+_SHOW_CHILD = (
+    "import sys\n"
+    "from tradeexecutor.cli.main import main\n"
+    "code = main(sys.argv[1:])\n"
+    "status = open('/proc/self/status').read()\n"
+    "print(status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def show_figures(candles: int) -> None:
+    """`show_peak_rss_mb`: peak RSS of `trade-executor show` on the state of a `candles`-candle
+    backtest-like run (a market observation and a completed cycle per candle, a trade every 20
+    candles), written through `StateStore` as a backtest writes it: log, equity file, snapshot."""
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-show-"))
+    try:
+        scenario = Scenario(realistic_ids=True)
+        store = StateStore(folder, "show", fsync_each_batch=False).open()
+        batch: list[Event] = []
+        started = time.perf_counter()
+        for event in [*scenario.setup()]:
+            batch.append(event)
+        with_cycles = scenario.cycles(candles)
+        for event in with_cycles:
+            batch.append(event)
+            if len(batch) >= 10_000:
+                store.record(batch)
+                batch = []
+        store.record(batch)
+        store.close()
+        build_s = time.perf_counter() - started
+        paths = store.paths
+        print(f"show_candles: {candles}")
+        print(f"show_state_events: {store.state.last_event_seq}")
+        print(f"show_state_build_s: {build_s:.1f}")
+        print(f"show_log_bytes: {paths.log.stat().st_size}")
+        print(f"show_equity_bytes: {paths.equity.stat().st_size}")
+        print(f"show_snapshot_bytes: {paths.snapshot.stat().st_size}")
+        del store
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-c", _SHOW_CHILD, "show", "--state-dir", str(folder), "--id", "show"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        show_s = time.perf_counter() - started
+        peak_kib = int(result.stderr.strip().splitlines()[-1])
+        assert "checked against the log's chain there" in result.stdout, result.stdout
+        print(f"show_s: {show_s:.2f}")
+        print(f"show_peak_rss_mb: {peak_kib / 1024:.1f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, for a smoke run")
     parser.add_argument("--skip-dcj", action="store_true", help="skip the slow dataclasses-json comparison")
     parser.add_argument("--only-chain", action="store_true", help="only the replay and start-up figures")
+    parser.add_argument("--only", choices=["cycles", "show"], help="print only these figures")
+    parser.add_argument("--show-candles", type=int, help="candles of the state `show` reads (default 2,000,000)")
     args = parser.parse_args()
+    if args.only == "cycles":
+        cycles_figures(100_000 if args.quick else 1_000_000)
+        return 0
+    if args.only == "show":
+        show_figures(args.show_candles or (200_000 if args.quick else 2_000_000))
+        return 0
     scale = 10 if args.quick else 1
     round_trips = 10_000 // scale
     replay_events = 1_000_000 // scale
@@ -277,6 +371,10 @@ def main() -> int:
         startup_figures(folder, scale)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    sys.stdout.flush()
+    cycles_figures(1_000_000 // scale)
+    sys.stdout.flush()
+    show_figures(args.show_candles or 2_000_000 // scale)
     return 0
 
 

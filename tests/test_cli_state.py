@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from pathlib import Path
 
 from clirun import error_line, invoke
@@ -72,7 +73,66 @@ def test_replay_with_a_log_but_no_snapshot_rebuilds_and_succeeds(tmp_path: Path)
     (state / "default.json").unlink()  # killed before the first snapshot
     result = invoke("replay", "--state-dir", str(state))
     assert result.exit_code == 0
-    first, second = result.stdout.splitlines()
+    first, second, third = result.stdout.splitlines()
     assert first.startswith("no snapshot: rebuilt ") and first.endswith(f" events from the log {state}/default.events.jsonl")
     assert second.startswith("replay   sha256 ")
+    assert third == f"match: the equity file {state}/default.equity.jsonl holds the 40 points of the curve rebuilt from the log"
     assert "MISMATCH" not in result.stdout
+
+
+def test_show_reads_the_snapshot_and_the_log_after_it_not_the_whole_log(tmp_path: Path) -> None:
+    """A summary must not cost the whole history: `show` reads the snapshot, checked in O(1)
+    against the log's chain value at its seq as start-up checks it, not the log before it."""
+    state = tmp_path / "state"
+    assert invoke("backtest", "--state-dir", str(state), "--max-cycles", "40").exit_code == 0
+    log = state / "default.events.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    # A flipped byte in the prefix the snapshot covers: replay refuses it, show never reads it.
+    damaged = lines[3].replace(b'"seq":4', b'"seq":4 ')
+    log.write_bytes(b"".join([*lines[:3], damaged, *lines[4:]]))
+    shown = invoke("show", "--state-dir", str(state))
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].startswith("executor default ") and " cycle 40 " in shown.stdout
+    assert shown.stdout.splitlines()[-1] == (
+        f"read from the snapshot {state}/default.json at event {len(lines)}, checked against the log's chain there"
+    )
+    assert invoke("replay", "--state-dir", str(state)).exit_code == 2
+
+
+def test_show_applies_the_events_after_the_snapshot(tmp_path: Path) -> None:
+    from tradeexecutor.store.state_store import StateStore
+    from tradeexecutor.testing.scenario import Scenario
+
+    state = tmp_path / "state"
+    scenario = Scenario(executor_id="default")
+    with StateStore(state, "default") as store:
+        store.record(scenario.setup())
+    store = StateStore(state, "default").open()
+    store.record(scenario.cycle_end(Decimal(100)))
+    store.close(snapshot=False)  # killed: the log is two events ahead of the snapshot
+    shown = invoke("show", "--state-dir", str(state))
+    assert shown.exit_code == 0, shown.stderr
+    assert " cycle 1 " in shown.stdout.splitlines()[0]
+    assert shown.stdout.splitlines()[-1] == f"loaded from the snapshot {state}/default.json and the log after it (8 events)"
+
+
+def test_show_keeps_only_the_newest_closed_positions_and_prints_what_the_whole_state_prints(tmp_path: Path) -> None:
+    """`show` reads the closed positions one at a time and keeps only those it lists: its tables
+    are those of the whole state, counts included."""
+    from tradeexecutor.cli.show import read_for_show, render_state
+    from tradeexecutor.state.trade import Side
+    from tradeexecutor.store.state_store import StateStore, load_state
+    from tradeexecutor.testing.scenario import Scenario
+
+    scenario = Scenario(executor_id="default")
+    with StateStore(tmp_path, "default") as store:
+        store.record([*scenario.setup(), *scenario.closed_positions(300)])
+        store.record(scenario.trade(Side.buy, Decimal("0.5"), Decimal("30000")))
+    paths = StatePaths(tmp_path, "default")
+    whole = load_state(paths)
+    for trades, closed in [(10, 10), (3, 25), (0, 0), (700, 1)]:
+        state, source, totals = read_for_show(paths, trades=trades, closed=closed)
+        assert totals == (300, 601) and source.endswith("checked against the log's chain there")
+        assert len(state.portfolio.closed_positions) <= closed + trades
+        shown = render_state(state, trades, closed, *totals)
+        assert shown == render_state(whole, trades, closed)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tradeexecutor.analysis.performance import statistics_from_state
+from tradeexecutor.analysis.performance import statistics_from_files, statistics_from_state
 from tradeexecutor.analysis.statistics import format_statistics
 from tradeexecutor.execution.reconciliation import reconcile
 from tradeexecutor.execution.simulated import SimulatedVenue, SimulatedVenueConfig
@@ -35,6 +35,7 @@ from tradeexecutor.state.reducer import apply, fold
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, Side, Trade
 from tradeexecutor.state.values import utc
+from tradeexecutor.store.equity import curve_of, fold_with_curve
 from tradeexecutor.store.eventlog import EventLog
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.api import CandleHistory, CycleInput
@@ -203,9 +204,9 @@ def _fees_of_fills(state: State) -> Decimal:
 def test_a_position_kept_open_by_fee_dust_still_shows_its_fills_fees_and_exposure() -> None:
     """Without the venue's rules the remainders keep one position open for all 13 fills; the
     statistics used to show Trades 0, Fees 0.00, Exposure 0%."""
-    state = fold(_live_like(rules=False))
+    state, points = fold_with_curve(_live_like(rules=False))
     assert len(state.portfolio.open_positions) == 1 and not state.portfolio.closed_positions
-    stats = statistics_from_state(state)
+    stats = statistics_from_state(state, curve_of(points))
     assert stats.number_of_trades == 0
     assert stats.open_positions == 1
     assert stats.number_of_fills == 13
@@ -218,9 +219,9 @@ def test_a_position_kept_open_by_fee_dust_still_shows_its_fills_fees_and_exposur
 
 
 def test_with_the_rules_each_sell_closes_a_round_trip_and_the_dust_is_shown() -> None:
-    state = fold(_live_like(rules=True))
+    state, points = fold_with_curve(_live_like(rules=True))
     assert len(state.portfolio.closed_positions) == 6
-    stats = statistics_from_state(state)
+    stats = statistics_from_state(state, curve_of(points))
     assert stats.number_of_trades == 6 and stats.open_positions == 1
     assert stats.number_of_fills == 13
     assert stats.fees_paid == _fees_of_fills(state)
@@ -257,7 +258,7 @@ def test_reconciliation_expects_the_dust_on_the_exchange() -> None:
     held = next(iter(state.portfolio.open_positions.values())).quantity + state.portfolio.reserve("BTC")
     recorded: list[Event] = []
     venue = _Exchange({"BTC": held, "USDT": state.cash()})
-    assert reconcile(state, venue, recorded.extend, state.valuations[-1].at) == []  # type: ignore[arg-type]
+    assert reconcile(state, venue, recorded.extend, state.equity.last_at) == []  # type: ignore[arg-type]
     assert recorded == []
 
 
@@ -345,7 +346,7 @@ def test_the_bundled_strategies_buy_again_after_a_dust_remainder_and_get_no_reje
     assert 1 in outcome.state.portfolio.closed_positions
     closed = list(outcome.state.portfolio.closed_positions.values())
     assert all(p.dust < LOT for p in closed)
-    stats = statistics_from_state(outcome.state)
+    stats = statistics_from_files(outcome.state, store.paths)
     assert stats.number_of_trades == len(closed)
     assert stats.dust_value > 0
     assert not any(isinstance(e, (CycleCompleted, MarketObserved)) and e.at < candles[0].at for e in events[len(seed):])

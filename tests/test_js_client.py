@@ -374,3 +374,60 @@ def test_random_accounts_validate_and_node_matches_python(
     path, state = write_snapshot(tmp_path_factory.mktemp("account"), account_events(steps), batch=7)
     assert schema_errors(read_json(path)) == []
     assert_node_agrees(path, state)
+
+
+# --- the equity file ------------------------------------------------------------------------------
+
+EQUITY_SCRIPT = SCRIPT.parent / "read_equity.mjs"
+
+
+def run_node_equity(path: Path) -> subprocess.CompletedProcess[str]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is required for the JavaScript client checks but `node` is not on PATH", pytrace=False)
+    return subprocess.run([node, str(EQUITY_SCRIPT), str(path)], capture_output=True, text=True, timeout=60)
+
+
+def _long_run(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """A store after 300 live-like cycles (a valuation each, a trade every 20): its equity file
+    and its snapshot's `equity` summary."""
+    from datetime import timedelta
+
+    from tradeexecutor.testing.scenario import Scenario
+
+    scenario = Scenario(executor_id="test", step=timedelta(minutes=1))
+    snapshot, _ = write_snapshot(folder, [*scenario.setup(D("10000")), *scenario.cycles(300)])
+    return snapshot.with_name("test.equity.jsonl"), read_json(snapshot)["equity"]
+
+
+def test_node_reads_the_equity_file_and_recomputes_the_snapshots_summary(rich: tuple[Path, State], tmp_path: Path) -> None:
+    for equity_file, summary in [
+        (rich[0].with_name("test.equity.jsonl"), read_json(rich[0])["equity"]),
+        _long_run(tmp_path),
+    ]:
+        result = run_node_equity(equity_file)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report == {
+            "points": summary["points"],
+            "first_at": summary["first_at"],
+            "last_at": summary["last"]["at"],
+            "last_equity": summary["last"]["equity"],
+            "peak_equity": summary["peak_equity"],
+        }
+    assert report["points"] == 300
+
+
+def test_node_skips_a_torn_last_line_and_refuses_a_broken_one_naming_it(tmp_path: Path) -> None:
+    equity_file, summary = _long_run(tmp_path)
+    whole = equity_file.read_bytes()
+    equity_file.write_bytes(whole + b'{"n":301,"at":"2026-')
+    result = run_node_equity(equity_file)
+    assert result.returncode == 0 and json.loads(result.stdout)["points"] == summary["points"]
+    lines = whole.splitlines(keepends=True)
+    broken = orjson.loads(lines[41])
+    broken["equity"] = float(broken["equity"])  # money as a float: what a client must never meet
+    equity_file.write_bytes(b"".join([*lines[:41], orjson.dumps(broken) + b"\n", *lines[42:]]))
+    result = run_node_equity(equity_file)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"line 42: equity {json.dumps(broken['equity'])} is not a decimal string")

@@ -37,6 +37,7 @@ from tradeexecutor.app.session import SessionConfig, run_session
 from tradeexecutor.execution import exchange_client
 from tradeexecutor.state.events import CycleCompleted, MarketObserved
 from tradeexecutor.state.trade import TradeStatus
+from tradeexecutor.store.equity import read_curve
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.strategy.runner import RunSetupError
 from tradeexecutor.testing.fake_exchange import TEST_API_KEY, TEST_API_SECRET, FakeExchange
@@ -254,10 +255,10 @@ def test_a_restart_on_the_same_candle_waits_for_the_next_one(
 ) -> None:
     state_dir = tmp_path / "state"
     first = live(exchange, strategy_file, state_dir, cycles=1, advance=False, mode="idle")
-    (done_at,) = [v.at for v in first.outcome.state.valuations]
+    (done_at,) = [at for at, _ in read_curve(first.paths.equity)]
     advance_later.set()  # no new candle yet when the second run starts
     second = live(exchange, strategy_file, state_dir, cycles=1, advance=False, mode="idle")
-    times = [v.at for v in second.outcome.state.valuations]
+    times = [at for at, _ in read_curve(second.paths.equity)]
     assert times == [done_at, done_at + timedelta(minutes=1)]  # the next candle, not the same one again
     observed = [e["at"] for e in of_type(log_events(state_dir), "market_observed")]
     assert len(observed) == len(set(observed)) == 2
@@ -269,14 +270,15 @@ def test_a_state_already_holding_two_cycles_on_one_candle_loads_and_trades(
     state_dir = tmp_path / "state"
     first = live(exchange, strategy_file, state_dir, cycles=1, advance=False, mode="idle")
     state = first.outcome.state
-    at = state.valuations[-1].at
+    at = state.equity.last_at
+    assert at is not None
     price = exchange.price()
     with StateStore(state_dir, EXECUTOR_ID) as store:  # what the old feed wrote on a same-candle restart
         store.record([MarketObserved(at, 1, price, price, price, price, Decimal(100)), CycleCompleted(at, 2)])
     advance_later.set()
     again = live(exchange, strategy_file, state_dir, cycles=1, advance=False, accept_config_change=True, mode="buy_once")
     state = again.outcome.state
-    assert [v.at for v in state.valuations] == [at, at, at + timedelta(minutes=1)]
+    assert [t for t, _ in read_curve(again.paths.equity)] == [at, at, at + timedelta(minutes=1)]
     assert state.portfolio.trades[1].status is TradeStatus.filled
     assert_books_equal(state, exchange)
 

@@ -31,6 +31,7 @@ from tradeexecutor.app.session import SessionConfig, SessionResult, run_session
 from tradeexecutor.execution import exchange_client
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import OrderType, TradeStatus
+from tradeexecutor.store.equity import read_curve
 from tradeexecutor.testing.fake_exchange import (
     TEST_API_KEY,
     TEST_API_SECRET,
@@ -652,7 +653,7 @@ def test_the_live_feed_waits_for_a_new_candle_so_a_bar_is_never_seen_twice(
         stop.set()
         mover.join()
     assert result.outcome.cycles_run == 3
-    times = [point.at for point in result.outcome.state.valuations]
+    times = [at for at, _ in read_curve(result.paths.equity)]
     assert times == sorted(set(times)) and len(times) == 3
     observed = [e["at"] for e in log_events(tmp_path / "state") if e["type"] == "market_observed"]
     assert len(observed) == len(set(observed)) == 3

@@ -69,7 +69,7 @@ def test_spot_round_trip_moves_cash_and_realises_pnl_net_of_fees() -> None:
     assert position.quantity == 2 and position.average_price == 100
     assert state.cash() == cash - D("200.2")
     apply(state, ValuationRecorded(T, {SPOT: D("110")}))
-    assert state.valuations[-1].equity == cash - D("0.2") + 20
+    assert state.equity.last is not None and state.equity.last.equity == cash - D("0.2") + 20
     _execute(state, _plan(state, SPOT, Side.sell, "2", position_id=1), "105", fee="0.21")
     assert 1 in state.portfolio.closed_positions and not state.portfolio.open_positions
     closed = state.portfolio.closed_positions[1]

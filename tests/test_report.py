@@ -22,9 +22,9 @@ from tradeexecutor.analysis.report import MISSING_MATPLOTLIB, ReportError, RunDe
 from tradeexecutor.analysis.report_data import MAX_CHART_POINTS, downsample, drawdown_percent, prepare
 from tradeexecutor.analysis.statistics import format_statistics
 from tradeexecutor.state.events import CycleCompleted, Event, MarketObserved
-from tradeexecutor.state.reducer import fold
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import Side
+from tradeexecutor.store.equity import EquityCurve, curve_of, fold_with_curve, read_curve
 from tradeexecutor.store.state_store import StateStore
 from tradeexecutor.testing.scenario import Scenario
 
@@ -43,13 +43,18 @@ DETAILS = RunDetails(
 HAND_MADE_PRICES = ["100", "110", "99", "104.5", "121", "96.8", "130"]
 
 
-def _rows(state: State) -> list[tuple[str, str]]:
-    return format_statistics(statistics_from_state(state))
+def _rows(state: State, curve: EquityCurve) -> list[tuple[str, str]]:
+    return format_statistics(statistics_from_state(state, curve))
 
 
-def _closed_positions_state(count: int) -> State:
+def _fold(events: list[Event]) -> tuple[State, EquityCurve]:
+    state, points = fold_with_curve(events)
+    return state, curve_of(points)
+
+
+def _closed_positions_state(count: int) -> tuple[State, EquityCurve]:
     scenario = Scenario()
-    return fold([*scenario.setup(), *scenario.closed_positions(count)])
+    return _fold([*scenario.setup(), *scenario.closed_positions(count)])
 
 
 def _hand_made_events() -> list[Event]:
@@ -65,10 +70,10 @@ def _hand_made_events() -> list[Event]:
     return events
 
 
-def _hand_made_log(tmp_path: Path) -> tuple[State, Path]:
+def _hand_made_log(tmp_path: Path) -> tuple[State, Path, EquityCurve]:
     with StateStore(tmp_path / "state", "test", fsync_each_batch=False) as store:
         store.record(_hand_made_events())
-        return store.state, store.paths.log
+    return store.state, store.paths.log, read_curve(store.paths.equity)
 
 
 # --- reading the output back ------------------------------------------------------------------
@@ -138,16 +143,16 @@ def _png_image(data: bytes) -> tuple[int, int, set[tuple[int, ...]]]:
 
 @pytest.mark.parametrize("name", ["report.pdf", "report.svg", "report.html.gz", "report"])
 def test_an_unsupported_suffix_is_refused_naming_the_accepted_ones(tmp_path: Path, name: str) -> None:
-    state = _closed_positions_state(20)
+    state, curve = _closed_positions_state(20)
     with pytest.raises(ReportError, match=r"use one of \.html, \.htm or \.png$"):
-        write_report(tmp_path / name, state, _rows(state), TITLE)
+        write_report(tmp_path / name, state, _rows(state, curve), TITLE, curve=curve)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", ["report.htm", "REPORT.HTML", "Report.PNG"])
 def test_the_suffix_picks_the_format_whatever_its_case(tmp_path: Path, name: str) -> None:
-    state = _closed_positions_state(20)
-    path = write_report(tmp_path / name, state, _rows(state), TITLE)
+    state, curve = _closed_positions_state(20)
+    path = write_report(tmp_path / name, state, _rows(state, curve), TITLE, curve=curve)
     assert path == tmp_path / name
     data = path.read_bytes()
     if name.lower().endswith(".png"):
@@ -157,9 +162,9 @@ def test_the_suffix_picks_the_format_whatever_its_case(tmp_path: Path, name: str
 
 
 def test_a_report_into_a_missing_folder_is_one_line_before_anything_is_written(tmp_path: Path) -> None:
-    state = _closed_positions_state(2)
+    state, curve = _closed_positions_state(2)
     with pytest.raises(ReportError) as error:
-        write_report(tmp_path / "no" / "such" / "r.html", state, _rows(state), TITLE)
+        write_report(tmp_path / "no" / "such" / "r.html", state, _rows(state, curve), TITLE, curve=curve)
     assert str(error.value) == (
         f"--report {tmp_path}/no/such/r.html: the folder {tmp_path}/no/such does not exist; create it first"
     )
@@ -167,9 +172,9 @@ def test_a_report_into_a_missing_folder_is_one_line_before_anything_is_written(t
 
 def test_without_matplotlib_the_report_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` sees when it is absent
-    state = _closed_positions_state(2)
+    state, curve = _closed_positions_state(2)
     with pytest.raises(ReportError) as error:
-        write_report(tmp_path / "r.png", state, _rows(state), TITLE)
+        write_report(tmp_path / "r.png", state, _rows(state, curve), TITLE, curve=curve)
     assert str(error.value) == MISSING_MATPLOTLIB == "--report needs matplotlib: pip install 'tradeexecutor[report]'"
     assert list(tmp_path.iterdir()) == []
 
@@ -214,9 +219,9 @@ def test_the_cli_writes_a_report_naming_the_strategy_its_parameters_and_data(tmp
 
 
 def test_html_names_the_run_and_holds_every_statistic_and_one_embedded_figure(tmp_path: Path) -> None:
-    state, log = _hand_made_log(tmp_path)
-    rows = _rows(state)
-    page = write_report(tmp_path / "report.html", state, rows, TITLE, DETAILS, log).read_text(encoding="utf-8")
+    state, log, curve = _hand_made_log(tmp_path)
+    rows = _rows(state, curve)
+    page = write_report(tmp_path / "report.html", state, rows, TITLE, DETAILS, log, curve=curve).read_text(encoding="utf-8")
 
     assert f"<h1>{html.escape(TITLE)}</h1>" in page
     assert TITLE not in page  # never raw
@@ -239,9 +244,9 @@ def test_html_names_the_run_and_holds_every_statistic_and_one_embedded_figure(tm
 
 
 def test_html_is_well_formed_and_references_nothing_outside_itself(tmp_path: Path) -> None:
-    state = _closed_positions_state(200)
-    rows = [*_rows(state), ('Odd <label> & "quotes"', "<script>alert(1)</script>")]
-    page = write_report(tmp_path / "report.html", state, rows, TITLE).read_text(encoding="utf-8")
+    state, curve = _closed_positions_state(200)
+    rows = [*_rows(state, curve), ('Odd <label> & "quotes"', "<script>alert(1)</script>")]
+    page = write_report(tmp_path / "report.html", state, rows, TITLE, curve=curve).read_text(encoding="utf-8")
     _parse(page)
     lowered = page.lower()
     for reference in ("<script", "<link", "src=", "@import", "<img", "<image"):
@@ -253,8 +258,8 @@ def test_html_is_well_formed_and_references_nothing_outside_itself(tmp_path: Pat
 
 def test_the_positions_tables_list_open_ones_and_the_last_fifty_closed_newest_first(tmp_path: Path) -> None:
     scenario = Scenario()
-    state = fold([*scenario.setup(), *scenario.closed_positions(120), *scenario.trade(Side.buy, Decimal("0.5"), Decimal("100"))])
-    page = write_report(tmp_path / "report.html", state, _rows(state), TITLE).read_text(encoding="utf-8")
+    state, curve = _fold([*scenario.setup(), *scenario.closed_positions(120), *scenario.trade(Side.buy, Decimal("0.5"), Decimal("100"))])
+    page = write_report(tmp_path / "report.html", state, _rows(state, curve), TITLE, curve=curve).read_text(encoding="utf-8")
     table = page[page.index('<table class="positions">') :]
     table = table[: table.index("</table>")]
     body_rows = re.findall(r"<tr><td.*?</tr>", table)
@@ -287,8 +292,8 @@ def test_an_empty_state_still_makes_a_page_saying_there_is_no_data(tmp_path: Pat
 
 
 def test_png_is_a_valid_image_of_the_expected_size_with_the_curves(tmp_path: Path) -> None:
-    state, log = _hand_made_log(tmp_path)
-    data = write_report(tmp_path / "report.png", state, _rows(state), TITLE, DETAILS, log).read_bytes()
+    state, log, curve = _hand_made_log(tmp_path)
+    data = write_report(tmp_path / "report.png", state, _rows(state, curve), TITLE, DETAILS, log, curve=curve).read_bytes()
     chunks = _png_chunks(data)
     width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
     assert (width, height) == (PNG_WIDTH, PNG_HEIGHT)
@@ -311,19 +316,19 @@ def test_png_of_an_empty_state_is_a_valid_image_saying_there_is_no_data(tmp_path
 
 
 def test_buy_and_hold_holds_the_initial_equity_in_the_pair_and_the_fills_sit_at_their_prices(tmp_path: Path) -> None:
-    state, log = _hand_made_log(tmp_path)
+    state, log, curve = _hand_made_log(tmp_path)
     from tradeexecutor.store.eventlog import EventLog
 
     events = [r.event for r in EventLog(log).records() if r.event is not None]
-    data = prepare(state, _rows(state), TITLE, DETAILS, events)
+    data = prepare(state, _rows(state, curve), TITLE, DETAILS, events, curve=curve)
     assert [v for _, v in data.equity] == [float(p) for p in HAND_MADE_PRICES] + [130.0]
     # All the cash (100) in one BTC at 100: buy and hold is the price itself.
     assert [v for _, v in data.buy_and_hold] == [float(p) for p in HAND_MADE_PRICES] + [130.0]
     assert [(m.side, m.price) for m in data.markers] == [(Side.buy, 100.0), (Side.sell, 130.0)]
     assert data.deepest is not None and data.deepest[1] == pytest.approx(-20.0)
-    assert data.deepest[0] == state.valuations[5].at
+    assert data.deepest[0] == curve[5][0]
     # Without the log the fills stand in for the price.
-    assert [p for _, p in prepare(state, [], TITLE).prices] == [100.0, 130.0]
+    assert [p for _, p in prepare(state, [], TITLE, curve=curve).prices] == [100.0, 130.0]
 
 
 def test_two_valuations_at_one_time_keep_the_last(tmp_path: Path) -> None:
@@ -331,10 +336,10 @@ def test_two_valuations_at_one_time_keep_the_last(tmp_path: Path) -> None:
     last = events[-1]
     assert isinstance(last, CycleCompleted)
     events += [MarketObserved(last.at, 1, *[Decimal("131")] * 4, Decimal(1)), CycleCompleted(last.at, last.cycle + 1)]
-    state = fold(events)
-    data = prepare(state, _rows(state), TITLE, events=events)
+    state, curve = _fold(events)
+    data = prepare(state, _rows(state, curve), TITLE, events=events, curve=curve)
     assert data.equity[-1] == (last.at, 131.0) and data.equity[-2][0] < last.at
-    write_report(tmp_path / "r.png", state, _rows(state), TITLE)
+    write_report(tmp_path / "r.png", state, _rows(state, curve), TITLE, curve=curve)
 
 
 def test_a_long_curve_is_thinned_to_the_limit_keeping_its_spikes() -> None:
@@ -348,8 +353,8 @@ def test_a_long_curve_is_thinned_to_the_limit_keeping_its_spikes() -> None:
     for i in range(1, 5001):
         price = Decimal("50") if i == crash_at else Decimal(100) + Decimal(i) / 100
         events += scenario.cycle_end(price)
-    state = fold(events)
-    data = prepare(state, [], "long", events=events)
+    state, curve = _fold(events)
+    data = prepare(state, [], "long", events=events, curve=curve)
     assert len(data.equity) == MAX_CHART_POINTS and data.thinned
     assert min(v for _, v in data.equity) == pytest.approx(9950)  # 9,900 cash + the crash price
     assert max(v for _, v in data.equity) == pytest.approx(10050)

@@ -520,7 +520,9 @@ def test_resumed_run_continues_after_the_last_cycle_and_ends_where_an_uninterrup
     assert a.portfolio.reserves == b.portfolio.reserves and a.cycle == b.cycle == len(candles)
     assert a.portfolio.open_positions == b.portfolio.open_positions
     assert a.portfolio.closed_positions == b.portfolio.closed_positions
-    assert a.valuations == b.valuations
+    assert a.equity == b.equity
+    curves = [(tmp_path / f / f"{EXECUTOR}.equity.jsonl").read_bytes() for f in ("whole", "resumed")]
+    assert curves[0] == curves[1] and curves[0].count(b"\n") == a.equity.points == len(candles)
     assert (len(a.uptime.runs), len(b.uptime.runs)) == (1, 2)
     assert b.last_event_seq == a.last_event_seq + 1
 

@@ -41,7 +41,8 @@ def buy(cycle):
 MUTATIONS = {
     "reserve": ("cycle.state.portfolio.reserves['USDT'] += Decimal(1000)", "state.portfolio.reserves"),
     "position": ("cycle.position.quantity = Decimal(5)", "position.quantity"),
-    "list": ("cycle.state.valuations.append(None)", "state.valuations"),
+    "list": ("cycle.state.portfolio.balance_updates.append(None)", "state.portfolio.balance_updates"),
+    "summary": ("cycle.state.equity.points = 0", "state.equity.points"),
     "nested": ("cycle.state.portfolio.open_positions[1].trades[1].fills.clear()", "fills"),
     "scalar": ("cycle.state.cycle = 99", "state.cycle"),
 }
@@ -143,10 +144,10 @@ def test_reading_the_state_works_as_before_through_the_view(tmp_path: Path) -> N
             state = cycle.state
             positions = list(state.portfolio.live_positions())
             SEEN.append((
-                state.cash(), state.total_equity(), len(state.valuations), dict(state.portfolio.reserves),
+                state.cash(), state.total_equity(), state.equity.points, dict(state.portfolio.reserves),
                 [isinstance(p, Position) for p in positions], [t.status.value for t in cycle.pending_trades()],
                 cycle.position.quantity if cycle.position else None,
-                [v.equity for v in state.valuations[-1:]],
+                [state.equity.last.equity] if state.equity.last else [],
             ))
             return [market_buy(quantity=Decimal('1'))] if cycle.cycle == 1 else []
         """,

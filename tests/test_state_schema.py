@@ -44,7 +44,7 @@ from tradeexecutor.state.events import (
 )
 from tradeexecutor.state.identifiers import PairKind
 from tradeexecutor.state.reducer import fold
-from tradeexecutor.state.state import State
+from tradeexecutor.state.state import SCHEMA_VERSION, State
 from tradeexecutor.state.trade import OrderType, Side
 from tradeexecutor.store.snapshot import dump_state
 from tradeexecutor.store.state_store import StateStore
@@ -355,7 +355,8 @@ UNKNOWN_PROPERTIES: dict[str, Mutation] = {
     "position": lambda s: _open_position(s).update(status="open"),
     "trade": lambda s: _first_trade(s).update(id=3),
     "balance update": lambda s: s["portfolio"]["balance_updates"][0].update(currency="USDT"),
-    "valuation": lambda s: s["valuations"][0].update(drawdown="0"),
+    "valuation": lambda s: s["equity"]["last"].update(drawdown="0"),
+    "equity summary": lambda s: s["equity"].update(curve=[]),
     "run": lambda s: s["uptime"]["runs"][0].update(pid=1),
     "pair": lambda s: s["pairs"]["1"].update(tick_size="0.01"),
     "asset": lambda s: s["assets"]["BTC"].update(name="Bitcoin"),
@@ -385,7 +386,8 @@ BAD_VALUES: dict[str, Mutation] = {
     "timestamp of a day that does not exist": lambda s: _first_trade(s).update(
         planned_at="2026-02-30T00:00:00.000Z"
     ),
-    "timestamp as Unix time": lambda s: s["valuations"][0].update(at=1767225600000),
+    "timestamp as Unix time": lambda s: s["equity"]["last"].update(at=1767225600000),
+    "negative drawdown": lambda s: s["equity"].update(max_drawdown="-0.1"),
     "unknown trade status": lambda s: _first_trade(s).update(status="open"),
     "unknown side": lambda s: _first_trade(s).update(side="long"),
     "market order with a limit price": lambda s: _filled_trade(s).update(type="market", limit="1"),
@@ -407,7 +409,7 @@ BAD_VALUES: dict[str, Mutation] = {
         u for u in s["portfolio"]["balance_updates"] if u["kind"] == "withdrawal"
     ).update(amount="2500"),
     "unknown balance update kind": lambda s: s["portfolio"]["balance_updates"][0].update(kind="airdrop"),
-    "newer schema version": lambda s: s.update(schema_version=2),
+    "newer schema version": lambda s: s.update(schema_version=SCHEMA_VERSION + 1),
 }
 
 

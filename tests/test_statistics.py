@@ -320,6 +320,7 @@ def test_a_state_with_two_cycles_at_the_same_time_loads_shows_statistics_and_tra
     from tradeexecutor.market.candles import Candle
     from tradeexecutor.state.events import CycleCompleted, MarketObserved
     from tradeexecutor.state.trade import Side
+    from tradeexecutor.store.equity import read_curve
     from tradeexecutor.store.paths import StatePaths
     from tradeexecutor.store.state_store import StateStore, load_state
     from tradeexecutor.strategy.loader import load_strategy
@@ -336,8 +337,9 @@ def test_a_state_with_two_cycles_at_the_same_time_loads_shows_statistics_and_tra
     with StateStore(tmp_path, "twice", fsync_each_batch=False) as store:
         store.record(events)
     state = load_state(StatePaths(tmp_path, "twice"))
-    assert state.valuations[-1].at == state.valuations[-2].at
-    stats = statistics_from_state(state)
+    curve = read_curve(StatePaths(tmp_path, "twice").equity)
+    assert curve[-1][0] == curve[-2][0] and state.equity.points == len(curve)
+    stats = statistics_from_state(state, curve)
     assert stats.final_equity == Decimal("9900") + Decimal("102") - Decimal("0.1")
     assert dict(format_statistics(stats))["Open positions"] == "1"
 
@@ -357,7 +359,7 @@ def test_a_state_with_two_cycles_at_the_same_time_loads_shows_statistics_and_tra
         outcome = runner.run()
     assert outcome.crash is None and outcome.cycles_run == 2  # the candle at `at` was done already
     assert not outcome.state.portfolio.open_positions
-    after = statistics_from_state(outcome.state)
+    after = statistics_from_state(outcome.state, read_curve(StatePaths(tmp_path, "twice").equity))
     assert after.number_of_trades == 1 and after.number_of_fills == 2
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tradeexecutor.state.errors import InvalidEvent
 from tradeexecutor.state.events import FillReceived
+from tradeexecutor.state.state import SCHEMA_VERSION
 from tradeexecutor.state.trade import Side
 from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, InvalidExecutorId, StateLocked
 from tradeexecutor.store.paths import StatePaths
@@ -102,7 +103,7 @@ def test_unreadable_snapshot_is_refused_not_ignored(tmp_path: Path) -> None:
     raw = orjson.loads(dump_state(load_state(paths, use_snapshot=False)))
     raw["schema_version"] = 99
     paths.snapshot.write_bytes(orjson.dumps(raw))
-    with pytest.raises(CorruptSnapshot, match="schema_version 99, newer than this executor's 1"):
+    with pytest.raises(CorruptSnapshot, match=f"schema_version 99, newer than this executor's {SCHEMA_VERSION}"):
         load_state(paths)
 
 

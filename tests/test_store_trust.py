@@ -354,7 +354,7 @@ BAD_FIELDS: list[tuple[str, Any, str]] = [
     ("created_at", "yesterday", 'created_at is a string "yesterday", expected an ISO 8601 UTC timestamp string'),
     ("portfolio.next_trade_id", None, "portfolio.next_trade_id is null, expected a positive whole number (an id)"),
     ("portfolio.closed_positions.1.trades.1.side", "up", 'portfolio.closed_positions.1.trades.1.side is a string "up", expected one of buy, sell'),
-    ("valuations", {}, "valuations is an object, expected a list"),
+    ("equity", [], "equity is a list, expected an object"),
     ("portfolio.next_position_id", "DELETE", "portfolio.next_position_id is missing"),
     ("surprise", 1, "surprise is not a field of the snapshot"),
 ]  # fmt: skip

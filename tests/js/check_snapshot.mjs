@@ -208,6 +208,10 @@ const TIMESTAMP_TEXT =
 const DECIMAL = "decimal";
 const TIMESTAMP = "timestamp";
 const OPTIONAL_TIMESTAMP = "timestamp or null";
+const OPTIONAL_DECIMAL = "decimal or null";
+// A rule that also accepts null (an object member such as equity.last before the first point).
+const NULLABLE = Symbol("nullable");
+const nullable = (rule) => ({ ...rule, [NULLABLE]: true });
 
 // A tree of the snapshot's layout: leaves name the kind of value, "*" stands for any map key or
 // array index. Fields missing from the file are the schema's business, not this table's.
@@ -242,7 +246,12 @@ const FIELDS = {
     reserves: { "*": DECIMAL },
     balance_updates: { "*": { amount: DECIMAL, at: TIMESTAMP } },
   },
-  valuations: { "*": { at: TIMESTAMP, equity: DECIMAL, cash: DECIMAL, positions_value: DECIMAL } },
+  equity: {
+    first_at: OPTIONAL_TIMESTAMP,
+    last: nullable({ at: TIMESTAMP, equity: DECIMAL, cash: DECIMAL, positions_value: DECIMAL }),
+    peak_equity: OPTIONAL_DECIMAL,
+    max_drawdown: DECIMAL,
+  },
   uptime: { runs: { "*": { started_at: TIMESTAMP, last_cycle_at: OPTIONAL_TIMESTAMP } } },
   refusals: { recent: { "*": { at: TIMESTAMP } } },
 };
@@ -264,8 +273,8 @@ function isTimestamp(text) {
 }
 
 function checkLeaf(value, kind, path) {
-  if (kind === OPTIONAL_TIMESTAMP && value === null) return;
-  if (kind === DECIMAL) {
+  if ((kind === OPTIONAL_TIMESTAMP || kind === OPTIONAL_DECIMAL) && value === null) return;
+  if (kind === DECIMAL || kind === OPTIONAL_DECIMAL) {
     if (typeof value !== "string" || !DECIMAL_TEXT.test(value)) {
       fail(path, `expected a decimal string such as "12.5" or "1E-8", got ${describe(value)}`);
     }
@@ -279,6 +288,7 @@ function checkFields(value, rule, path) {
     checkLeaf(value, rule, path);
     return;
   }
+  if (value === null && rule[NULLABLE]) return;
   const ruleFor = (key) => (Object.hasOwn(rule, key) ? rule[key] : rule["*"]);
   if (value instanceof Map) {
     for (const [key, child] of value) {

@@ -7,7 +7,7 @@ exposure. Fees outside any traded position (a `fee_charged` in the reserve curre
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,6 +16,8 @@ from tradeexecutor.state.balance import BalanceUpdateKind
 from tradeexecutor.state.position import Direction, Position
 from tradeexecutor.state.state import State
 from tradeexecutor.state.trade import Side
+from tradeexecutor.store.equity import read_curve
+from tradeexecutor.store.paths import StatePaths
 
 _ZERO = Decimal(0)
 
@@ -115,23 +117,26 @@ def dust_value(state: State) -> Decimal:
     )
 
 
-def equity_curve(state: State) -> list[tuple[datetime, Decimal]]:
-    return [(point.at, point.equity) for point in state.valuations]
-
-
-def statistics_from_state(state: State) -> Statistics:
+def statistics_from_state(state: State, curve: Sequence[tuple[datetime, Decimal]]) -> Statistics:
+    """The statistics of `state` whose equity curve is `curve` (time, equity): the curve is not in
+    the state; read it from the equity file with `store.equity.read_curve`."""
     benchmark = None
-    if len(state.valuations) >= 2 and state.first_prices and state.last_prices:
+    if len(curve) >= 2 and state.first_prices and state.last_prices:
         pair_id = min(state.first_prices)
         benchmark = [
-            (state.valuations[0].at, state.first_prices[pair_id]),
-            (state.valuations[-1].at, state.last_prices[pair_id]),
+            (curve[0][0], state.first_prices[pair_id]),
+            (curve[-1][0], state.last_prices[pair_id]),
         ]
     return compute_statistics(
-        equity_curve(state),
+        curve,
         closed_trades(state),
         benchmark_prices=benchmark,
         open_trades=open_trades(state),
         other_fees=_fees_outside_trades(state, [*_round_trips(state), *_holding(state)]),
         dust_value=dust_value(state),
     )
+
+
+def statistics_from_files(state: State, paths: StatePaths) -> Statistics:
+    """The statistics of a state on disk: its curve read from the equity file beside the log."""
+    return statistics_from_state(state, read_curve(paths.equity))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from tradeexecutor.analysis.report_data import RunDetails, prepare
@@ -71,11 +73,13 @@ def write_report(
     title: str,
     details: RunDetails | None = None,
     log_path: Path | None = None,
+    curve: Sequence[tuple[datetime, Decimal]] = (),
 ) -> Path:
     """Write the report of `state` to `path`, as HTML (`.html`/`.htm`) or PNG (`.png`).
 
     `details` says how the run was set up; `log_path` (the state's event log) gives the prices
-    the strategy saw, for the price chart and buy-and-hold.
+    the strategy saw, for the price chart and buy-and-hold; `curve` is the equity curve (read from
+    the equity file with `store.equity.read_curve`).
     """
     path = Path(path)
     check_report_path(path)
@@ -83,7 +87,7 @@ def write_report(
         from tradeexecutor.analysis import plots, report_html
     except ImportError:
         raise ReportError(MISSING_MATPLOTLIB) from None
-    data = prepare(state, statistics_rows, title, details, _events(log_path))
+    data = prepare(state, statistics_rows, title, details, _events(log_path), curve)
     try:
         if path.suffix.lower() == _PNG_SUFFIX:
             path.write_bytes(plots.render_png(data))

@@ -211,12 +211,14 @@ def prepare(
     title: str,
     details: RunDetails | None = None,
     events: Iterable[Event] | None = None,
+    curve: Iterable[tuple[datetime, Decimal]] = (),
 ) -> ReportData:
-    """Everything the figures and the page show; `events` (the log) gives the price series."""
+    """Everything the figures and the page show; `events` (the log) gives the price series and
+    `curve` (the equity file, `store.equity.read_curve`) the equity."""
     pair_id = min(state.pairs) if state.pairs else None
     pair = state.pairs.get(pair_id) if pair_id is not None else None
     observed = observed_prices(events, pair_id) if events is not None and pair_id is not None else []
-    equity = _last_per_time((point.at, float(point.equity)) for point in state.valuations)
+    equity = _last_per_time((at, float(value)) for at, value in curve)
     drawdown = list(zip((at for at, _ in equity), drawdown_percent([v for _, v in equity]), strict=True))
     deepest = min(drawdown, key=lambda point: point[1]) if drawdown else None
     prices = _prices(state, pair_id, observed)

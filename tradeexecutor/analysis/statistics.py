@@ -31,8 +31,9 @@ Conventions:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
@@ -140,24 +141,56 @@ class Statistics:
         return result
 
 
-def _checked_curve(name: str, curve: Sequence[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
+def _checked_curve(name: str, curve: Sequence[tuple[datetime, Decimal]]) -> Sequence[tuple[datetime, Decimal]]:
     """Reject inputs that would make the statistics silently wrong; keep the last value of each
-    timestamp (a cycle run twice on one candle records two points at the same time)."""
-    result: list[tuple[datetime, Decimal]] = []
+    timestamp (a cycle run twice on one candle records two points at the same time).
+
+    A curve of a million points is a few hundred MB, so it is copied only when a time repeats; a
+    valid curve without repeats is returned as it is."""
+    previous: datetime | None = None
     for index, (at, value) in enumerate(curve):
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"{name}[{index}]: timestamp {at!r} is naive; use timezone-aware UTC")
         if not isinstance(value, Decimal) or not value.is_finite():
             raise ValueError(f"{name}[{index}]: value {value!r} must be a finite Decimal")
-        if result:
-            previous = result[-1][0]
+        if previous is not None:
             if at < previous:
                 raise ValueError(f"{name}[{index}]: timestamps must not go back ({at} after {previous})")
             if at == previous:
-                result[-1] = (at, value)
-                continue
-        result.append((at, value))
+                return _last_per_time(curve)
+        previous = at
+    return curve
+
+
+def _last_per_time(curve: Sequence[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
+    """The curve (already checked) with only the last point of each time."""
+    result: list[tuple[datetime, Decimal]] = []
+    for at, value in curve:
+        if result and at == result[-1][0]:
+            result[-1] = (at, value)
+        else:
+            result.append((at, value))
     return result
+
+
+class _Values(Sequence[Decimal]):
+    """The equity column of a curve, without copying it."""
+
+    __slots__ = ("_curve",)
+
+    def __init__(self, curve: Sequence[tuple[datetime, Decimal]]) -> None:
+        self._curve = curve
+
+    def __len__(self) -> int:
+        return len(self._curve)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [value for _, value in self._curve[index]]
+        return self._curve[index][1]
+
+    def __iter__(self) -> Iterator[Decimal]:
+        return (value for _, value in self._curve)
 
 
 def _sample_stdev(values: Sequence[float]) -> float:
@@ -176,9 +209,14 @@ def _period_returns(values: Sequence[Decimal]) -> list[float]:
     Returns are derived figures, so they are computed in floats (a Decimal division per point
     was a third of the time of the statistics of a long backtest).
     """
-    floats = [float(v) for v in values]
-    pairs = zip(floats, floats[1:], strict=False)
-    return [current / previous - 1.0 if previous > 0 else 0.0 for previous, current in pairs]
+    returns: list[float] = []
+    append = returns.append
+    previous = float(values[0]) if values else 0.0
+    for value in itertools.islice(values, 1, None):
+        current = float(value)
+        append(current / previous - 1.0 if previous > 0 else 0.0)
+        previous = current
+    return returns
 
 
 def _drawdown(curve: Sequence[tuple[datetime, Decimal]]) -> tuple[float, timedelta]:
@@ -196,7 +234,7 @@ def _drawdown(curve: Sequence[tuple[datetime, Decimal]]) -> tuple[float, timedel
     in_drawdown = False
     with localcontext() as ctx:
         ctx.prec = 28
-        for at, value in curve[1:]:
+        for at, value in itertools.islice(curve, 1, None):
             if value >= peak:
                 if in_drawdown:
                     longest = max(longest, at - peak_at)
@@ -304,7 +342,7 @@ def compute_statistics(
     end = equity_curve[-1][0] if equity_curve else None
     initial = equity_curve[0][1] if equity_curve else None
     final = equity_curve[-1][1] if equity_curve else None
-    values = [value for _, value in equity_curve]
+    values = _Values(equity_curve)
     span = (end - start) if start is not None and end is not None else timedelta(0)
 
     total_return = 0.0
@@ -326,7 +364,7 @@ def compute_statistics(
     sortino: float | None = None
     if ppy is not None and returns:
         rf_period = math.expm1(math.log1p(risk_free_rate) / ppy)
-        excess = [r - rf_period for r in returns]
+        excess = returns if rf_period == 0 else [r - rf_period for r in returns]
         mean_excess = math.fsum(excess) / len(excess)
         if len(returns) >= 2:
             stdev = _sample_stdev(returns)

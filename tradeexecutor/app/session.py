@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradeexecutor.analysis.performance import statistics_from_state
+from tradeexecutor.analysis.performance import statistics_from_files
 from tradeexecutor.analysis.statistics import Statistics, format_statistics
 from tradeexecutor.app import run_config as run_config_module
 from tradeexecutor.clock import wall_clock
@@ -124,7 +124,7 @@ def _move_aside(paths: StatePaths, now: datetime) -> Path | None:
     lock = WriterLock(paths.lock)
     lock.acquire()
     try:
-        existing = [p for p in (paths.log, paths.snapshot) if p.exists()]
+        existing = [p for p in (paths.log, paths.snapshot, paths.equity) if p.exists()]
         if not existing:
             return None
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -212,9 +212,13 @@ def run_session(
         outcome = runner.run()
     finally:
         store.close()
-    statistics = statistics_from_state(outcome.state)
-    runner.run_state.summary_statistics = dict(format_statistics(statistics))
-    return SessionResult(outcome, statistics, paths, len(candles), time.perf_counter() - started)
+    # The candles and the strategy's history are done with: let them go before the curve is read
+    # for the statistics, so a long backtest does not hold both at once.
+    count, run_state = len(candles), runner.run_state
+    del candles, runner, strategy, venue
+    statistics = statistics_from_files(outcome.state, paths)
+    run_state.summary_statistics = dict(format_statistics(statistics))
+    return SessionResult(outcome, statistics, paths, count, time.perf_counter() - started)
 
 
 def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None) -> SessionResult:
@@ -274,10 +278,9 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
         configured = run_config_module.from_session(config, strategy, [], initial)
         event = run_config_module.configuration_event(store.state, configured, config.accept_config_change)
         # On a resume the feed starts after the last completed cycle's candle: never the same one twice.
-        valuations = store.state.valuations
         with _start_up_errors(where, config.start_up_timeout):
             feed.retry = start_up
-            history = feed.history(after=valuations[-1].at if valuations else None)
+            history = feed.history(after=store.state.equity.last_at)
             feed.retry = retry
         health.attach(store.record)
         run_config = RunConfig(
@@ -305,7 +308,7 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             raise RunSetupError(str(exc)) from None
     finally:
         store.close()
-    statistics = statistics_from_state(outcome.state)
+    statistics = statistics_from_files(outcome.state, paths)
     runner.run_state.summary_statistics = dict(format_statistics(statistics))
     return SessionResult(outcome, statistics, paths, outcome.cycles_run, time.perf_counter() - started)
 

@@ -36,6 +36,7 @@ from tradeexecutor.cli.options import (
 )
 from tradeexecutor.cli.table import render_table
 from tradeexecutor.market.candles import CandleDataError
+from tradeexecutor.store.equity import read_curve
 from tradeexecutor.strategy.decision import StrategyError
 from tradeexecutor.strategy.loader import DEFAULT_STRATEGY, StrategyLoadError, load_strategy
 from tradeexecutor.strategy.runner import RunSetupError
@@ -246,7 +247,7 @@ def print_summary(result: SessionResult, report: Path | None, details: RunDetail
         try:
             written = write_report(
                 report, state, rows, title=f"{result.paths.executor_id}: {state.uptime.runs[-1].mode}",
-                details=details, log_path=result.paths.log,
+                details=details, log_path=result.paths.log, curve=read_curve(result.paths.equity),
             )  # fmt: skip
         except ReportError as exc:
             raise CliError(str(exc)) from None

@@ -457,6 +457,11 @@ def apply_log_repair(plan: LogRepairPlan, clock: Callable[[], datetime] | None =
                     f"truncated {paths.log.name} to {plan.kept_bytes} bytes (records 1..{plan.kept_records}), "
                     f"dropping {plan.dropped_bytes} bytes from line {plan.damaged_line}"
                 )
+            if (plan.salvage is not None or plan.dropped_bytes) and paths.equity.exists():
+                # Derived from the log, which changed: the next start rebuilds it from the repaired log.
+                os.replace(paths.equity, backup / paths.equity.name)
+                fsync_dir(paths.state_dir)
+                actions.append(f"moved {paths.equity.name} into {backup.name} (the next start rebuilds it from the log)")
         except OSError as exc:
             done = "; ".join(actions)
             unchanged = f"; {paths.log.name} is as it was" if plan.salvage is not None and len(actions) == backed_up else ""

@@ -41,7 +41,8 @@ def _valuation_recorded(state: State, event: ValuationRecorded) -> None:
 
 
 def _record_valuation(state: State, event: Event, prices: dict[int, Decimal]) -> None:
-    """Mark live positions at `prices` (where given) and append a point to the equity curve."""
+    """Mark live positions at `prices` (where given) and add a point to the equity curve (its summary
+    in the state; the store writes the point itself to the equity file)."""
     portfolio = state.portfolio
     positions_value = ZERO
     for positions in (portfolio.open_positions, portfolio.frozen_positions):
@@ -51,9 +52,7 @@ def _record_valuation(state: State, event: Event, prices: dict[int, Decimal]) ->
                 position.mark_price = price
             positions_value += position.value
     cash = state.cash()
-    state.valuations.append(
-        ValuationPoint(event.at, state.cycle, cash + positions_value, cash, positions_value)
-    )
+    state.equity.add(ValuationPoint(event.at, state.cycle, cash + positions_value, cash, positions_value))
 
 
 @handles(CycleCompleted)

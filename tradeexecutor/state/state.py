@@ -16,14 +16,15 @@ from tradeexecutor.state.portfolio import Portfolio
 from tradeexecutor.state.refusals import Refusals
 from tradeexecutor.state.run_configuration import RunConfiguration
 from tradeexecutor.state.uptime import Uptime
-from tradeexecutor.state.valuation import ValuationPoint
+from tradeexecutor.state.valuation import EquitySummary
 from tradeexecutor.state.values import ZERO, format_optional_time, parse_decimal, parse_optional_time
 
 #: The decimal context of all state arithmetic (the reducer normalises its thread to it).
 VALUATION_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 #: Version of the snapshot's JSON layout; the store migrates older snapshots or refuses newer ones.
-SCHEMA_VERSION = 1
+#: 2: the equity curve (`valuations`) left the snapshot for the equity file; `equity` summarises it.
+SCHEMA_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -37,7 +38,8 @@ class State:
     assets: dict[str, Asset] = field(default_factory=dict)
     pairs: dict[int, TradingPair] = field(default_factory=dict)
     portfolio: Portfolio = field(default_factory=Portfolio)
-    valuations: list[ValuationPoint] = field(default_factory=list)
+    #: The equity curve's summary; the curve itself is in the store's equity file (`store/equity.py`).
+    equity: EquitySummary = field(default_factory=EquitySummary)
     uptime: Uptime = field(default_factory=Uptime)
     strategy_states: dict[str, str] = field(default_factory=dict)
     last_prices: dict[int, Decimal] = field(default_factory=dict)
@@ -74,7 +76,7 @@ class State:
             "assets": {k: a.to_dict() for k, a in self.assets.items()},
             "pairs": {str(k): p.to_dict() for k, p in self.pairs.items()},
             "portfolio": self.portfolio.to_dict(),
-            "valuations": [v.to_dict() for v in self.valuations],
+            "equity": self.equity.to_dict(),
             "uptime": self.uptime.to_dict(),
             "strategy_states": dict(self.strategy_states),
             "last_prices": {str(k): str(v) for k, v in self.last_prices.items()},
@@ -99,7 +101,7 @@ class State:
             assets={k: Asset.from_dict(a) for k, a in data["assets"].items()},
             pairs=pairs,
             portfolio=Portfolio.from_dict(data["portfolio"], {k: p.kind for k, p in pairs.items()}),
-            valuations=[ValuationPoint.from_dict(v) for v in data["valuations"]],
+            equity=EquitySummary.from_dict(data["equity"]),
             uptime=Uptime.from_dict(data["uptime"]),
             strategy_states=dict(data["strategy_states"]),
             last_prices={int(k): parse_decimal(v) for k, v in data["last_prices"].items()},

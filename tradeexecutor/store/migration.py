@@ -1,7 +1,8 @@
 """Migration of files written by earlier versions.
 
-Snapshots: schema version 1 is the first layout, so there is nothing to migrate yet; a snapshot
-from a newer executor is refused rather than misread.
+Snapshots: a snapshot from a newer executor is refused rather than misread. Version 2 moved the
+equity curve out of the snapshot: version 1's `valuations` list becomes the `equity` summary (the
+store rebuilds the equity file from the log when it is missing).
 
 Logs: the first log format had a CRC-32 per line and no chain. `StateStore.open` verifies such a
 log in full (under the writer lock), then `migrate_log` rewrites it chained, keeping the old file
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeexecutor.state.state import SCHEMA_VERSION
+from tradeexecutor.state.valuation import EquitySummary, ValuationPoint
 from tradeexecutor.store.errors import CorruptLog, CorruptSnapshot, repair_hint
 from tradeexecutor.store.eventlog import LogMark
 from tradeexecutor.store.fsync import fsync_dir
@@ -26,6 +28,22 @@ from tradeexecutor.store.paths import StatePaths
 
 #: MIGRATIONS[n] turns a version-n snapshot dict into version n+1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _equity_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: the `valuations` list becomes the `equity` summary, in the same place."""
+    valuations = raw.get("valuations")
+    if not isinstance(valuations, list):
+        return raw  # the shape check names the bad field
+    try:
+        summary = EquitySummary.of([ValuationPoint.from_dict(v) for v in valuations]).to_dict()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return raw
+    return {("equity" if key == "valuations" else key): (summary if key == "valuations" else value)
+            for key, value in raw.items()}  # fmt: skip
+
+
+MIGRATIONS[1] = _equity_summary
 
 
 def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Where an executor's files live: `DIR/ID.events.jsonl`, `DIR/ID.json`, `DIR/ID.lock`."""
+"""Where an executor's files live: `DIR/ID.events.jsonl`, `DIR/ID.json`, `DIR/ID.equity.jsonl`, `DIR/ID.lock`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ class StatePaths:
     @property
     def snapshot(self) -> Path:
         return self.state_dir / f"{self.executor_id}.json"
+
+    @property
+    def equity(self) -> Path:
+        """The equity curve, one valuation point a line (`store/equity.py`)."""
+        return self.state_dir / f"{self.executor_id}.equity.jsonl"
 
     @property
     def lock(self) -> Path:

@@ -277,9 +277,17 @@ _STATE = obj(
                 "next_trade_id": ID,
             }
         ),
-        "valuations": array(
-            obj({"at": timestamp, "cycle": COUNT, "equity": decimal(), "cash": decimal("non_negative"),
-                 "positions_value": decimal()})  # fmt: skip
+        "equity": obj(
+            {
+                "points": COUNT,
+                "first_at": optional(timestamp),
+                "last": optional(
+                    obj({"at": timestamp, "cycle": COUNT, "equity": decimal(), "cash": decimal("non_negative"),
+                         "positions_value": decimal()})  # fmt: skip
+                ),
+                "peak_equity": optional(decimal()),
+                "max_drawdown": decimal("non_negative"),
+            }
         ),
         "uptime": obj(
             {"runs": array(obj({"started_at": timestamp, "version": _TEXT, "mode": _TEXT,

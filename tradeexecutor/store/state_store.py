@@ -19,6 +19,7 @@ from tradeexecutor.state.codec import encode_head
 from tradeexecutor.state.events import Event
 from tradeexecutor.state.reducer import apply
 from tradeexecutor.state.state import State
+from tradeexecutor.store.equity import EquityWriter, encode_point, reconcile
 from tradeexecutor.store.errors import StoreBroken, StoreError, WriteFailed
 from tradeexecutor.store.eventlog import START, EventLog, LogMark
 from tradeexecutor.store.loading import load_state, open_state
@@ -26,7 +27,7 @@ from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.logline import seal
 from tradeexecutor.store.migration import migrate_log
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import save_snapshot
+from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
 
 __all__ = ["StateStore", "load_state"]
 
@@ -69,6 +70,10 @@ class StateStore:
         self._durable_seq = 0  # the last seq written to the log file
         self._mark = START  # the log's mark at the last event recorded (buffered or written)
         self._broken: str | None = None
+        self._equity = EquityWriter(self.paths.equity)
+        self._equity_buffer: list[bytes] = []
+        #: What opening did to the equity file ("ok", "rebuilt N points", ...), for tests and logs.
+        self.equity_status = ""
 
     @property
     def broken(self) -> str | None:
@@ -100,6 +105,13 @@ class StateStore:
             raise
         self._mark = mark
         self._durable_seq = self.state.last_event_seq
+        try:
+            self.equity_status = reconcile(
+                self.paths.equity, self.state, self._log, lambda: load_snapshot(self.paths.snapshot)
+            )
+        except OSError as exc:
+            self._lock.release()
+            raise WriteFailed(_write_failure(self.paths.equity, exc, self._durable_seq), self._durable_seq, exc) from None
         self._open = True
         if migrated and self.state.last_event_seq:
             try:
@@ -127,6 +139,8 @@ class StateStore:
         self._check_usable()
         state = self.state
         lines: list[bytes] = []
+        points: list[bytes] = []  # the equity file's lines of the valuation points these events record
+        counted = state.equity.points
         error: Exception | None = None
         mark = self._mark
         chain, offset, end = mark.chain, mark.offset, mark.end
@@ -140,15 +154,23 @@ class StateStore:
                 break
             lines.append(line)
             chain, offset, end = next_chain, end, end + len(line)
+            summary = state.equity
+            if summary.points != counted:
+                counted = summary.points
+                points.append(encode_point(counted, summary.last))  # type: ignore[arg-type]
         if lines:
             self._mark = LogMark(state.last_event_seq, chain, offset, end)
             if self.fsync_each_batch:
                 self._append(lines, fsync=True)
+                self._append_equity(points)  # after the log batch is durable; fsynced at flush
             else:
                 self._buffer.extend(lines)
+                self._equity_buffer.extend(points)
                 if len(self._buffer) >= 16384:
                     lines, self._buffer = self._buffer, []
+                    points, self._equity_buffer = self._equity_buffer, []
                     self._append(lines, fsync=False)
+                    self._append_equity(points)
         if error is not None:
             raise error
 
@@ -159,11 +181,20 @@ class StateStore:
             self._fail(self.paths.log, exc)
         self._durable_seq += len(lines)
 
+    def _append_equity(self, lines: list[bytes]) -> None:
+        """The equity file is derived from the log: written after the log's lines, and rebuilt
+        from the log on open when a failure here leaves it behind."""
+        try:
+            self._equity.append(lines)
+        except OSError as exc:
+            self._fail(self.paths.equity, exc)
+
     def _fail(self, path: Path, exc: OSError) -> NoReturn:
         """Mark the store broken, roll the state back to the log, raise the one-line error."""
         message = _write_failure(path, exc, self._durable_seq)
         self._broken = message
         self._buffer = []
+        self._equity_buffer = []
         if self.state.last_event_seq != self._durable_seq:
             self._roll_back()
         raise WriteFailed(message, self._durable_seq, exc) from None
@@ -185,6 +216,13 @@ class StateStore:
         if self._buffer:
             lines, self._buffer = self._buffer, []
             self._append(lines, fsync=True)
+        if self._equity_buffer:
+            points, self._equity_buffer = self._equity_buffer, []
+            self._append_equity(points)
+        try:
+            self._equity.fsync()
+        except OSError as exc:
+            self._fail(self.paths.equity, exc)
 
     def save_snapshot(self) -> int:
         self.flush()  # the snapshot must never be ahead of the log on disk
@@ -204,6 +242,7 @@ class StateStore:
                     self.save_snapshot()
         finally:
             self._open = False
+            self._equity.close()
             self._lock.release()
 
     def __enter__(self) -> StateStore:

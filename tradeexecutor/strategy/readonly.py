@@ -4,7 +4,7 @@ Only the reducer changes a `State`. A strategy that wrote to the one it is given
 reserve, appended to a list, changed a position's quantity) would change the snapshot without an
 event, and the log would no longer replay to it. So a strategy sees the state through views built
 lazily, one object at a time as it reads: an attribute read returns the value, or a view of it when
-the value is mutable (a position, a dict of trades, the list of valuations); every write (setting
+the value is mutable (a position, a dict of trades, the list of balance updates); every write (setting
 an attribute, `d[k] = v`, `append`, `pop`, ...) is refused with `StateMutationError` and noted in
 the cycle's `MutationGuard`, so the runner stops the run even if the strategy swallows the error.
 
@@ -209,7 +209,7 @@ class MappingView(Mapping[Any, Any]):
 
 
 class SequenceView(Sequence[Any]):
-    """A list of the state (`valuations`, `balance_updates`, a trade's `fills`): reads only."""
+    """A list of the state (`balance_updates`, a trade's `fills`): reads only."""
 
     __slots__ = ("_target", "_path", "_guard")
 

@@ -196,10 +196,9 @@ class CycleRunner:
 
     def _first_index(self) -> int:
         """Resume after the last completed cycle: the first candle newer than its valuation."""
-        valuations = self.store.state.valuations
-        if not valuations:
+        last = self.store.state.equity.last_at
+        if last is None:
             return 0
-        last = valuations[-1].at
         for index, candle in enumerate(self.candles):
             if candle.at > last:
                 return index
