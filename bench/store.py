@@ -5,8 +5,12 @@ figure. Nothing here passes or fails on time; the figures go into closing notes 
 
 `save_first_s` is the first save of a state built in memory whose timestamps were never written;
 `save_after_load_s` the first save of a state just loaded from its snapshot (a restarted
-executor); `save_s` the best of three saves of the same state, as a running executor saves its
-snapshot again and again (the text of timestamps already written or read is memoised). The dataclasses-json comparison serialises the very same `State` object in the same run, with
+executor); `save_s` the best of three saves of the same state through one `SnapshotEncoder`, as
+a running executor's store saves its snapshot again and again (closed positions and finished
+trades keep their encoded bytes). `save_100k_s` and `save_100k_first_s` are the same two for
+100,000 closed positions (`save_100k_first_s`: the first save of a store just opened on its log
+and sealed snapshot, as after a start; `save_100k_built_first_s`: the first save of the state as
+built in memory, everything encoded). Every save is sealed, as the store's are. The dataclasses-json comparison serialises the very same `State` object in the same run, with
 dataclasses-json's own `to_json`/`from_json` (its defaults: datetimes as epoch floats, Decimals as
 strings). The state's derived trade index is emptied for that run so it serialises each trade once,
 as our snapshot does.
@@ -46,7 +50,9 @@ from tradeexecutor.state.reducer import apply, fold
 from tradeexecutor.state.state import State
 from tradeexecutor.store.eventlog import GENESIS, LogMark, chain_of, encode_lines, seal
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
+from tradeexecutor.store.seal import unseal
+from tradeexecutor.store.snapshot import dump_state, load_snapshot, save_snapshot
+from tradeexecutor.store.snapshot_encoder import SnapshotEncoder
 from tradeexecutor.store.state_store import StateStore, load_state
 from tradeexecutor.testing.scenario import Scenario
 
@@ -107,6 +113,35 @@ def dataclasses_json_figures(state: State, folder: Path) -> tuple[float, float]:
             for name, method in methods.items():
                 setattr(cls, name, method)
     return save_s, load_s
+
+
+def mark_of(state: State) -> LogMark:
+    """A log mark at the state's last event, so that saves are sealed as the store's are."""
+    return LogMark(state.last_event_seq, bytes(range(8)), 0, 0)
+
+
+def save_100k_figures(folder: Path, round_trips: int) -> None:
+    """Repeated saves of `round_trips` closed positions, and the first save of a store just
+    opened on them (as after a start: the log and its sealed snapshot on disk)."""
+    paths = StatePaths(folder, "save100k")
+    state = padded_state(paths, round_trips, 0)
+    encoder = SnapshotEncoder()
+    mark = mark_of(state)
+    path = folder / "big.json"
+    build_s, size = timed(lambda: save_snapshot(path, state, mark, encoder))
+    repeat_s, _ = timed(lambda: save_snapshot(path, state, mark, encoder), repeat=3)
+    assert unseal(path.read_bytes())[0] == dump_state(state)
+    store = StateStore(folder, "save100k").open()
+    try:
+        first_s, _ = timed(store.save_snapshot)
+        assert unseal(paths.snapshot.read_bytes())[0] == dump_state(store.state)
+        print(f"save_100k_positions: {len(store.state.portfolio.closed_positions)}")
+    finally:
+        store.close(snapshot=False)
+    print(f"save_100k_bytes: {size}")
+    print(f"save_100k_built_first_s: {build_s:.3f}")
+    print(f"save_100k_first_s: {first_s:.3f}")
+    print(f"save_100k_s: {repeat_s:.3f}")
 
 
 def write_log(path: Path, events: Iterator[Event]) -> int:
@@ -273,6 +308,7 @@ def main() -> int:
     parser.add_argument("--only-chain", action="store_true", help="only the replay and start-up figures")
     parser.add_argument("--only", choices=["cycles", "show"], help="print only these figures")
     parser.add_argument("--show-candles", type=int, help="candles of the state `show` reads (default 2,000,000)")
+    parser.add_argument("--skip-100k", action="store_true", help="skip the 100,000-position save figures")
     args = parser.parse_args()
     if args.only == "cycles":
         cycles_figures(100_000 if args.quick else 1_000_000)
@@ -296,12 +332,16 @@ def main() -> int:
         print(f"trades: {trades}")
 
         snapshot = folder / "s.json"
-        save_first_s, size = timed(lambda: save_snapshot(snapshot, state))  # nothing memoised yet
+        mark = mark_of(state)
+        save_first_s, size = timed(lambda: save_snapshot(snapshot, state, mark))  # nothing memoised yet
         # What a restarted executor does: load the snapshot, then save it again after its first cycle.
         reloaded = load_snapshot(snapshot)
         assert reloaded is not None
-        save_after_load_s, _ = timed(lambda: save_snapshot(folder / "s2.json", reloaded))
-        save_s, size = timed(lambda: save_snapshot(snapshot, state), repeat=3)  # as a live executor saves
+        save_after_load_s, _ = timed(lambda: save_snapshot(folder / "s2.json", reloaded, mark))
+        encoder = SnapshotEncoder()  # what a store keeps between its saves
+        save_snapshot(snapshot, state, mark, encoder)
+        save_s, size = timed(lambda: save_snapshot(snapshot, state, mark, encoder), repeat=3)  # as a store saves
+        assert unseal(snapshot.read_bytes())[0] == dump_state(state)
         load_s, loaded = timed(lambda: load_snapshot(snapshot), repeat=3)
         assert loaded is not None and loaded.total_equity() == state.total_equity()
         print(f"save_first_s: {save_first_s:.3f}")
@@ -319,6 +359,9 @@ def main() -> int:
             print(f"save_after_load_speedup: {dcj_save_s / save_after_load_s:.1f}")
             print(f"load_speedup: {dcj_load_s / load_s:.1f}")
         sys.stdout.flush()
+        if not args.skip_100k:
+            save_100k_figures(folder, 100_000 // scale)
+            sys.stdout.flush()
 
         replay_figures(folder, replay_events)
         per_cycle = 2 + 3 / 20

@@ -60,6 +60,10 @@ HELP = " (see `trade-executor start --help`)"
             "error: Invalid value for '--decide-timeout': 'inf' is not a finite duration" + HELP,
         ),
         (
+            ["start", "--snapshot-every", "-5"],
+            "error: Invalid value for '--snapshot-every': '-5' must not be negative" + HELP,
+        ),
+        (
             ["start", "--max-intents-per-cycle", "0"],
             "error: Invalid value for '--max-intents-per-cycle': 0 is not in the range x>=1." + HELP,
         ),

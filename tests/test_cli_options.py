@@ -123,3 +123,21 @@ def test_options_map_to_the_session_configuration(tmp_path: Path, captured: dict
     assert (config.fill_at, config.cycle_duration, config.fresh) == ("close", 300.0, True)
     assert config.start.isoformat() == "2025-01-02T00:00:00+00:00"
     assert config.accept_config_change is True
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "interval"),
+    [
+        ("start", [], 60.0),
+        ("start", ["--mode", "live"], 60.0),
+        ("backtest", [], 0.0),
+        ("backtest", ["--snapshot-every", "5m"], 300.0),
+        ("start", ["--snapshot-every", "0"], 0.0),
+        ("start", ["--snapshot-every", "2.5"], 2.5),
+    ],
+)
+def test_snapshot_every_is_seconds_a_minute_by_default_except_in_backtests(
+    tmp_path: Path, captured: dict[str, Any], command: str, args: list[str], interval: float
+) -> None:
+    configure(tmp_path, *args, command=command)
+    assert captured["config"].snapshot_interval() == interval

@@ -39,6 +39,9 @@ MODES = ("backtest", "paper", "live")
 #: Seconds a strategy hook may run in paper and live mode unless configured otherwise.
 DEFAULT_DECIDE_TIMEOUT = 60.0
 
+#: Seconds between snapshots in paper and live mode unless configured otherwise.
+DEFAULT_SNAPSHOT_EVERY = 60.0
+
 
 @dataclass
 class SessionConfig:
@@ -61,7 +64,10 @@ class SessionConfig:
     base_decimals: int = 8
     risk: RiskLimits = field(default_factory=RiskLimits)
     fresh: bool = False
-    snapshot_every: int = 0
+    #: Seconds between snapshots saved while running (None: the mode's default, 60 in paper and
+    #: live, only at the end in backtest; 0: only at the end). Paper and live also save one after
+    #: every cycle that moved money or orders.
+    snapshot_every: float | None = None
     exchange: str = "binance"
     exchange_url: str | None = None
     api_key: str | None = None
@@ -86,6 +92,12 @@ class SessionConfig:
     start_up_timeout: float = 30.0
     #: live: the first wait before retrying an exchange call (it doubles, with jitter).
     retry_first_delay: float = 0.2
+
+    def snapshot_interval(self) -> float:
+        """The seconds between snapshots the run uses (see `snapshot_every`; 0: only at the end)."""
+        if self.snapshot_every is None:
+            return 0.0 if self.mode == "backtest" else DEFAULT_SNAPSHOT_EVERY
+        return self.snapshot_every
 
     def hook_time_limit(self) -> float | None:
         """The time limit the run uses (see `decide_timeout`)."""
@@ -189,7 +201,8 @@ def run_session(
         risk=config.risk,
         max_cycles=config.max_cycles,
         cycle_duration=config.cycle_duration,
-        snapshot_every=config.snapshot_every,
+        snapshot_every=config.snapshot_interval(),
+        snapshot_after_changes=not backtest,
         decide_timeout=config.hook_time_limit(),
         max_intents_per_cycle=config.max_intents_per_cycle,
     )
@@ -296,6 +309,8 @@ def _run_live(config: SessionConfig, progress: Callable[[int, int], None] | None
             risk=config.risk,
             max_cycles=config.max_cycles,
             reconcile_every=config.reconcile_every,
+            snapshot_every=config.snapshot_interval(),
+            snapshot_after_changes=True,
             decide_timeout=config.hook_time_limit(),
             max_intents_per_cycle=config.max_intents_per_cycle,
             configured=event,

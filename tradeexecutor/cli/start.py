@@ -20,7 +20,14 @@ import click
 from tradeexecutor.analysis.formatting import format_money, format_time
 from tradeexecutor.analysis.report import ReportError, RunDetails, require_matplotlib, write_report
 from tradeexecutor.analysis.statistics import format_statistics
-from tradeexecutor.app.session import DEFAULT_DECIDE_TIMEOUT, MODES, SessionConfig, SessionResult, run_session
+from tradeexecutor.app.session import (
+    DEFAULT_DECIDE_TIMEOUT,
+    DEFAULT_SNAPSHOT_EVERY,
+    MODES,
+    SessionConfig,
+    SessionResult,
+    run_session,
+)
 from tradeexecutor.cli.options import (
     CliError,
     DecimalRange,
@@ -90,6 +97,13 @@ def run_options(default_mode: str) -> Callable[[F], F]:
             type=Seconds(),
             default="0",
             help="paper/live: wait this long between cycles (60, 5m, 1h)",
+        ),
+        option(
+            "--snapshot-every",
+            type=Seconds(),
+            help=f"save the snapshot at least this often while running (60, 5m; 0: only at the end); default "
+            f"{DEFAULT_SNAPSHOT_EVERY:g}s in paper and live, which also save it after every cycle that moved money "
+            "or orders; backtest: only at the end",
         ),
         option(
             "--decide-timeout",
@@ -211,6 +225,7 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         fill_at=args.fill_at,
         max_cycles=args.max_cycles,
         cycle_duration=args.cycle_duration,
+        snapshot_every=args.snapshot_every,
         pair=args.pair,
         fresh=args.fresh,
         exchange=args.exchange,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,11 +13,24 @@ from tradeexecutor.state.position import Position, PositionStatus
 from tradeexecutor.state.trade import Trade
 from tradeexecutor.state.values import ZERO, parse_decimal
 
+#: Encodes one of the portfolio's position maps (open, closed or frozen, named by the status) to
+#: what stands for it in JSON: the store passes one that reuses the bytes of closed positions.
+PositionsEncoder = Callable[[PositionStatus, dict[int, Position]], Any]
+
+
+def encode_positions(status: PositionStatus, positions: dict[int, Position]) -> dict[str, Any]:
+    """The plain encoding of a position map: every position encoded afresh."""
+    return {str(k): p.to_dict() for k, p in positions.items()}
+
 
 @dataclass(slots=True)
 class Portfolio:
     """Positions are in exactly one of the three maps. `trades` indexes every position's trades by
-    id; it is derived (rebuilt on load, kept by the reducer) and not written to JSON."""
+    id; it is derived (rebuilt on load, kept by the reducer) and not written to JSON.
+
+    Closed positions and finished trades never change, so encoders may keep their encoded form.
+    `history_revision` (not written either) is moved by any handler that changes one of them in
+    place all the same (a repair): whoever kept encoded history drops it when it moves."""
 
     open_positions: dict[int, Position] = field(default_factory=dict)
     closed_positions: dict[int, Position] = field(default_factory=dict)
@@ -27,6 +40,7 @@ class Portfolio:
     balance_updates: list[BalanceUpdate] = field(default_factory=list)
     next_position_id: int = 1
     next_trade_id: int = 1
+    history_revision: int = field(default=0, repr=False, compare=False)
 
     def get_position(self, position_id: int) -> Position | None:
         return (
@@ -43,11 +57,11 @@ class Portfolio:
     def reserve(self, asset: str) -> Decimal:
         return self.reserves.get(asset, ZERO)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, positions: PositionsEncoder = encode_positions) -> dict[str, Any]:
         return {
-            "open_positions": {str(k): p.to_dict() for k, p in self.open_positions.items()},
-            "closed_positions": {str(k): p.to_dict() for k, p in self.closed_positions.items()},
-            "frozen_positions": {str(k): p.to_dict() for k, p in self.frozen_positions.items()},
+            "open_positions": positions(PositionStatus.open, self.open_positions),
+            "closed_positions": positions(PositionStatus.closed, self.closed_positions),
+            "frozen_positions": positions(PositionStatus.frozen, self.frozen_positions),
             "reserves": {asset: str(amount) for asset, amount in self.reserves.items()},
             "balance_updates": [u.to_dict() for u in self.balance_updates],
             "next_position_id": self.next_position_id,

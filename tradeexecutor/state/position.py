@@ -85,7 +85,9 @@ class Position:
             return self.quantity * price
         return self.unrealised_pnl
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, trades: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The position as JSON; `trades`, when given, is its trades map already encoded (the
+        store reuses the bytes of finished trades)."""
         data: dict[str, Any] = {
             "pair_id": self.pair_id,
             "direction": self.direction,
@@ -94,7 +96,7 @@ class Position:
             "avg_price": str(self.average_price),
             "realised_pnl": str(self.realised_pnl),
             "fees": str(self.fees_paid),
-            "trades": {str(k): t.to_dict() for k, t in self.trades.items()},
+            "trades": {str(k): t.to_dict() for k, t in self.trades.items()} if trades is None else trades,
         }
         if self.closed_at is not None:
             data["closed_at"] = format_time(self.closed_at)

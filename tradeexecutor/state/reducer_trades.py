@@ -262,6 +262,8 @@ def _repair_applied(state: State, event: RepairApplied) -> None:
     if not event.note:
         raise InvalidEvent(event, "a repair needs a note saying why")
     _finish(state, event, TradeStatus.repaired, event.note)
+    # Repairs are where history might be rewritten: encoders drop what they kept of it.
+    state.portfolio.history_revision += 1
 
 
 # --- positions, valuation, cycles ---------------------------------------------------------------

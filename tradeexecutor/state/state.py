@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from tradeexecutor.state.identifiers import Asset, TradingPair
-from tradeexecutor.state.portfolio import Portfolio
+from tradeexecutor.state.portfolio import Portfolio, PositionsEncoder, encode_positions
 from tradeexecutor.state.refusals import Refusals
 from tradeexecutor.state.run_configuration import RunConfiguration
 from tradeexecutor.state.uptime import Uptime
@@ -65,7 +65,8 @@ class State:
         with localcontext(VALUATION_CONTEXT):
             return self.cash() + self.positions_value()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, positions: PositionsEncoder = encode_positions) -> dict[str, Any]:
+        """The snapshot's JSON object; `positions` encodes the portfolio's position maps."""
         data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "executor_id": self.executor_id,
@@ -75,7 +76,7 @@ class State:
             "last_event_seq": self.last_event_seq,
             "assets": {k: a.to_dict() for k, a in self.assets.items()},
             "pairs": {str(k): p.to_dict() for k, p in self.pairs.items()},
-            "portfolio": self.portfolio.to_dict(),
+            "portfolio": self.portfolio.to_dict(positions),
             "equity": self.equity.to_dict(),
             "uptime": self.uptime.to_dict(),
             "strategy_states": dict(self.strategy_states),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -15,8 +16,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a reader sees the old file or the new one, never a mix.
+def write_atomically(path: Path, data: bytes | Sequence[bytes | memoryview]) -> None:
+    """Write `data` (bytes, or pieces written one after the other) to `path` so that a reader
+    sees the old file or the new one, never a mix.
 
     On failure (a full disk, say) the temp file is removed and the OSError raised; `path` is
     untouched."""
@@ -24,10 +26,11 @@ def write_atomically(path: Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for piece in [data] if isinstance(data, bytes) else data:
+                view = memoryview(piece)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fsync(fd)
         finally:
             os.close(fd)

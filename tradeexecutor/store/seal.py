@@ -16,6 +16,7 @@ re-formatted by a tool) is read too, and start-up then verifies it against the w
 from __future__ import annotations
 
 from binascii import hexlify, unhexlify
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -40,10 +41,21 @@ class Seal:
 
 def seal(state_json: bytes, chain: bytes, offset: int) -> bytes:
     """The snapshot bytes for `state_json` (a JSON object, as `dump_state` gives it), sealed."""
-    if state_json[-1:] != b"}" or len(state_json) <= 2:
+    return b"".join(seal_pieces([state_json], chain, offset))
+
+
+def seal_pieces(state_json: Sequence[bytes], chain: bytes, offset: int) -> list[bytes | memoryview]:
+    """`seal` of the state's JSON given in pieces (joined, they are the JSON object), as pieces:
+    the state is hashed where it lies and never copied, so a big snapshot is written from them."""
+    last = state_json[-1] if state_json else b""
+    if last[-1:] != b"}" or sum(map(len, state_json)) <= 2:
         raise ValueError("a snapshot is a non-empty JSON object")
-    head = b'%s,"log_chain":"%s","log_offset":%d' % (state_json[:-1], hexlify(chain), offset)
-    return b'%s%s%s"}' % (head, _DIGEST, sha256(head).hexdigest().encode())
+    members = b"%s%s%s%d" % (_CHAIN, hexlify(chain), _OFFSET, offset)
+    pieces: list[bytes | memoryview] = [*state_json[:-1], memoryview(last)[:-1], members]
+    digest = sha256()
+    for piece in pieces:
+        digest.update(piece)
+    return [*pieces, _DIGEST, digest.hexdigest().encode(), b'"}']
 
 
 def unseal(data: bytes) -> tuple[bytes, Seal | None]:

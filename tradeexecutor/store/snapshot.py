@@ -10,6 +10,7 @@ from the log and compared with the snapshot at its `last_event_seq` (`check_agai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,16 @@ from tradeexecutor.store.eventlog import LogMark
 from tradeexecutor.store.fsync import write_atomically
 from tradeexecutor.store.gcpause import gc_paused
 from tradeexecutor.store.migration import migrate
-from tradeexecutor.store.seal import SEAL_MEMBERS, Seal, seal, unseal
+from tradeexecutor.store.seal import SEAL_MEMBERS, Seal, seal_pieces, unseal
+from tradeexecutor.store.snapshot_encoder import SnapshotEncoder
 from tradeexecutor.store.snapshot_shape import check_snapshot_shape
 
 
 def dump_state(state: State) -> bytes:
-    """The snapshot's bytes: deterministic for a given state (field order fixed, no whitespace)."""
+    """The snapshot's bytes: deterministic for a given state (field order fixed, no whitespace).
+
+    Everything is encoded afresh; a store saving again and again uses its `SnapshotEncoder`,
+    which gives the same bytes reusing the encoded history."""
     with gc_paused():
         return orjson.dumps(state.to_dict())
 
@@ -89,18 +94,40 @@ def _state_of(raw: dict[str, Any], source: str, hint: str) -> State:
     return state
 
 
-def save_snapshot(path: Path, state: State, mark: LogMark | None = None) -> int:
-    """Write the snapshot atomically (temp file, fsync, rename, fsync folder); returns its size.
+def snapshot_bytes(state: State, mark: LogMark | None = None, encoder: SnapshotEncoder | None = None) -> bytes:
+    """The bytes of the snapshot file for `state`, encoded by `encoder` when given (a store's,
+    which reuses the encoded history) and sealed with `mark`, the log's point at
+    `state.last_event_seq` (the store always passes it); without, it is plain state JSON, which
+    start-up verifies against the whole log."""
+    return b"".join(snapshot_pieces(state, mark, encoder))
 
-    With `mark`, the log's point at `state.last_event_seq`, the snapshot is sealed (the store
-    always passes it); without, it is plain state JSON, which start-up verifies against the whole log."""
-    data = dump_state(state)
-    if mark is not None:
-        if mark.seq != state.last_event_seq:
-            raise ValueError(f"the log mark is at seq {mark.seq}, the state at {state.last_event_seq}")
-        data = seal(data, mark.chain, mark.offset)
-    write_atomically(path, data)
-    return len(data)
+
+def snapshot_pieces(
+    state: State, mark: LogMark | None = None, encoder: SnapshotEncoder | None = None
+) -> list[bytes | memoryview]:
+    """`snapshot_bytes` in pieces, written one after the other (a big snapshot is never copied)."""
+    pieces = [dump_state(state)] if encoder is None else encoder.dump_pieces(state)
+    return sealed(pieces, state.last_event_seq, mark)
+
+
+def sealed(state_json: Sequence[bytes], seq: int, mark: LogMark | None) -> list[bytes | memoryview]:
+    """The snapshot file's pieces for `state_json`, the state's JSON at `seq` in pieces: sealed
+    with `mark`, plain without. (A store's background writer calls this off the loop's thread.)"""
+    if mark is None:
+        return list(state_json)
+    if mark.seq != seq:
+        raise ValueError(f"the log mark is at seq {mark.seq}, the state at {seq}")
+    return seal_pieces(state_json, mark.chain, mark.offset)
+
+
+def save_snapshot(
+    path: Path, state: State, mark: LogMark | None = None, encoder: SnapshotEncoder | None = None
+) -> int:
+    """Write the snapshot atomically (temp file, fsync, rename, fsync folder); returns its size
+    (see `snapshot_bytes`)."""
+    pieces = snapshot_pieces(state, mark, encoder)
+    write_atomically(path, pieces)
+    return sum(map(len, pieces))
 
 
 def load_snapshot(path: Path) -> State | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -22,12 +23,15 @@ from tradeexecutor.state.state import State
 from tradeexecutor.store.equity import EquityWriter, encode_point, reconcile
 from tradeexecutor.store.errors import StoreBroken, StoreError, WriteFailed
 from tradeexecutor.store.eventlog import START, EventLog, LogMark
+from tradeexecutor.store.fsync import write_atomically
 from tradeexecutor.store.loading import load_state, open_state
 from tradeexecutor.store.lock import WriterLock
 from tradeexecutor.store.logline import seal
 from tradeexecutor.store.migration import migrate_log
 from tradeexecutor.store.paths import StatePaths
-from tradeexecutor.store.snapshot import load_snapshot, save_snapshot
+from tradeexecutor.store.snapshot import load_snapshot, sealed, snapshot_pieces
+from tradeexecutor.store.snapshot_encoder import SnapshotEncoder
+from tradeexecutor.store.snapshot_writer import MONEY_EVENTS, SnapshotWriter
 
 __all__ = ["StateStore", "load_state"]
 
@@ -74,6 +78,12 @@ class StateStore:
         self._equity_buffer: list[bytes] = []
         #: What opening did to the equity file ("ok", "rebuilt N points", ...), for tests and logs.
         self.equity_status = ""
+        self._encoder = SnapshotEncoder()
+        self._writer: SnapshotWriter | None = None
+        #: The `last_event_seq` of the newest snapshot saved or handed to the writer.
+        self.snapshot_seq = 0
+        #: The seq of the last event recorded that moved money or orders (`MONEY_EVENTS`).
+        self.money_seq = 0
 
     @property
     def broken(self) -> str | None:
@@ -112,7 +122,9 @@ class StateStore:
         except OSError as exc:
             self._lock.release()
             raise WriteFailed(_write_failure(self.paths.equity, exc, self._durable_seq), self._durable_seq, exc) from None
+        self.snapshot_seq = self.money_seq = self.state.last_event_seq
         self._open = True
+        self._adopt_snapshot()
         if migrated and self.state.last_event_seq:
             try:
                 self.save_snapshot()  # sealed: the next start checks it in O(1)
@@ -122,11 +134,25 @@ class StateStore:
                 raise
         return self
 
+    def _adopt_snapshot(self) -> None:
+        """Reuse the loaded snapshot's encoded closed positions (`SnapshotEncoder.adopt`) when
+        there are enough of them for it to matter, so the first save after a start is cheap."""
+        if len(self.state.portfolio.closed_positions) < 1000:
+            return
+        try:
+            data = self.paths.snapshot.read_bytes()
+        except OSError:
+            return
+        self._encoder.adopt(self.state, data)
+
     def _check_usable(self) -> None:
         if self._broken is not None:
             raise StoreBroken(self._broken)
         if not self._open:
             raise RuntimeError("StateStore used before open()")
+        writer = self._writer
+        if writer is not None and writer.failure is not None:
+            self._fail(self.paths.snapshot, writer.failure)
 
     def record(self, events: Sequence[Event]) -> None:
         """Apply events in order and append them as one fsynced batch.
@@ -158,6 +184,8 @@ class StateStore:
             if summary.points != counted:
                 counted = summary.points
                 points.append(encode_point(counted, summary.last))  # type: ignore[arg-type]
+            if type(event) in MONEY_EVENTS:
+                self.money_seq = seq
         if lines:
             self._mark = LogMark(state.last_event_seq, chain, offset, end)
             if self.fsync_each_batch:
@@ -224,12 +252,37 @@ class StateStore:
         except OSError as exc:
             self._fail(self.paths.equity, exc)
 
-    def save_snapshot(self) -> int:
+    def save_snapshot(self, wait: bool = True) -> int:
+        """Save the snapshot of the state as it is now; returns its size in bytes.
+
+        Only live positions and unfinished trades are encoded again (`SnapshotEncoder`). With
+        `wait=False` the bytes go to a background writer, which seals and writes them, and this
+        returns without touching the disk (the size is then that of the state's JSON, before the
+        seal); a failure of that write is raised (as WriteFailed) by the store's next use."""
         self.flush()  # the snapshot must never be ahead of the log on disk
-        try:
-            return save_snapshot(self.paths.snapshot, self.state, self._mark)
-        except OSError as exc:
-            self._fail(self.paths.snapshot, exc)
+        seq = self.snapshot_seq = self.state.last_event_seq
+        writer = self._writer
+        if writer is None and wait:
+            pieces = snapshot_pieces(self.state, self._mark, self._encoder)
+            try:
+                write_atomically(self.paths.snapshot, pieces)
+            except OSError as exc:
+                self._fail(self.paths.snapshot, exc)
+            return sum(map(len, pieces))
+        state_json = self._encoder.dump_pieces(self.state)
+        if writer is None:
+            writer = self._writer = SnapshotWriter(self.paths.snapshot)
+        writer.submit(partial(sealed, state_json, seq, self._mark))  # sealed on the writer's thread
+        if wait:
+            writer.wait()
+            self._check_usable()
+        return sum(map(len, state_json))
+
+    def _stop_writer(self) -> None:
+        """Let the background writer finish what it was given, then stop it."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     def close(self, snapshot: bool = True) -> None:
         """Flush, save the snapshot and release the lock; a broken store only releases it."""
@@ -241,9 +294,12 @@ class StateStore:
                 if snapshot and self.state.last_event_seq:
                     self.save_snapshot()
         finally:
-            self._open = False
-            self._equity.close()
-            self._lock.release()
+            try:
+                self._stop_writer()
+            finally:
+                self._open = False
+                self._equity.close()
+                self._lock.release()
 
     def __enter__(self) -> StateStore:
         return self.open() if not self._open else self

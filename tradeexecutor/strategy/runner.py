@@ -95,7 +95,10 @@ class RunConfig:
     risk: RiskLimits = field(default_factory=RiskLimits)
     max_cycles: int | None = None
     cycle_duration: float = 0.0
-    snapshot_every: int = 0
+    #: Seconds between snapshots saved while running, whatever happened (0: only at the end).
+    snapshot_every: float = 0.0
+    #: Also save the snapshot after every cycle that moved money or orders (paper and live).
+    snapshot_after_changes: bool = False
     reconcile_every: int = 0
     #: Seconds a strategy hook may run (None: no limit); enforced on the main thread (sandbox.py).
     decide_timeout: float | None = None
@@ -292,7 +295,7 @@ class CycleRunner:
         run_state = self.run_state
         progress = self.progress
         pace = self.config.cycle_duration
-        snapshot_every = self.config.snapshot_every
+        snapshot_due = self._snapshot_schedule()
         reconcile_every = self.config.reconcile_every
         max_intents = self.config.max_intents_per_cycle
         execute = self.orders.execute
@@ -339,8 +342,8 @@ class CycleRunner:
                     self.venue.reconcile(state, venue_record, clock() if clock else at)
                 except Exception as exc:  # the venue's failure: record it, stop the run
                     return self._crashed(state, at, cycle, exc, cycles_run)
-            if snapshot_every and cycles_run % snapshot_every == 0:
-                self.store.save_snapshot()
+            if snapshot_due is not None and snapshot_due():
+                self.store.save_snapshot(wait=False)  # written by the store's background writer
             if progress is not None:
                 progress(cycles_run, total)
             if stops.requested is not None:
@@ -355,6 +358,29 @@ class CycleRunner:
         stops.interruptible = False
         run_state.stopped()
         return RunOutcome(state, cycles_run, stopped_by=stops.name)
+
+    def _snapshot_schedule(self) -> Callable[[], bool] | None:
+        """Whether a snapshot is due at the end of a cycle: after one that moved money or orders
+        (`snapshot_after_changes`), or when `snapshot_every` seconds have passed since the last
+        one and something was recorded since. None when snapshots are saved only at the end."""
+        every, after_changes, store = self.config.snapshot_every, self.config.snapshot_after_changes, self.store
+        if not every and not after_changes:
+            return None
+        last = [time.monotonic()]
+
+        def due() -> bool:
+            saved = store.snapshot_seq
+            if after_changes and store.money_seq > saved:
+                last[0] = time.monotonic()
+                return True
+            if every and store.state.last_event_seq > saved:
+                now = time.monotonic()
+                if now - last[0] >= every:
+                    last[0] = now
+                    return True
+            return False
+
+        return due
 
     def _recover(self, at: datetime) -> None:
         """Bring open orders up to date after a start: the venue settles what was under way (a
