@@ -247,7 +247,9 @@ def test_closed_positions_bytes_that_differ_from_a_fresh_encoding_are_not_adopte
     changed = data.replace(b'"1":{"pair_id":1,"direction":"long"', b'"1":{"pair_id":1,"direction":"LONG"')
     assert changed != data
     assert not SnapshotEncoder().adopt(state, changed)
-    assert not SnapshotEncoder().adopt(state, data.replace(b'"schema_version":1', b'"schema_version":2', 1))
+    version = b'"schema_version":%d' % state.schema_version
+    newer = b'"schema_version":%d' % (state.schema_version + 1)
+    assert not SnapshotEncoder().adopt(state, data.replace(version, newer, 1))
     _, one_less = closed_state(50)
     del one_less.portfolio.closed_positions[50]
     assert not SnapshotEncoder().adopt(one_less, data)
