@@ -289,3 +289,18 @@ def test_load_100k_rows_keeps_every_row_in_order(tmp_path: Path) -> None:
     assert len(candles) == 100_000
     assert candles[-1].at == start + timedelta(minutes=99_999)
     assert candles[12_345].volume == Decimal("45.1234")
+
+
+def test_equal_price_texts_share_one_decimal_and_keep_their_digits(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "shared.csv",
+        "Date,Open,High,Low,Close,Volume\n"
+        "2025-01-01 00:00,100.50,101.00,100.00,100.75,3\n"
+        "2025-01-01 01:00,100.75,101.0,100.50,101.00,4\n",
+    )
+    first, second = load_candles(path)
+    assert second.open is first.close  # one object for the repeated text "100.75"
+    assert second.low is first.open
+    assert str(second.high) == "101.0" and str(first.high) == "101.00"  # "101.0" is not "101.00"
+    assert second.close is first.high

@@ -14,7 +14,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -214,6 +214,29 @@ def _read_header(path: Path, reader: Iterator[list[str]]) -> list[str]:
     )
 
 
+#: How many distinct price texts one load shares objects for (a bound on the table's own memory).
+_INTERNED_PRICES = 1 << 20
+
+
+def _price_interner() -> tuple[Callable[[str], Decimal | None], Callable[[str], Decimal]]:
+    """Lookup and insert for one load's table of prices by their exact text.
+
+    Prices repeat (the close of one bar is usually the open of the next, and ticks are coarse), and a
+    Decimal is immutable, so equal texts share one object: a million candles hold a fraction of the
+    Decimals. The key is the exact text, so "1.0" and "1.00" stay distinct and every value keeps the
+    digits it was written with. Volumes rarely repeat and are not shared.
+    """
+    table: dict[str, Decimal] = {}
+
+    def intern(text: str) -> Decimal:
+        value = Decimal(text)
+        if len(table) < _INTERNED_PRICES:
+            table[text] = value
+        return value
+
+    return table.get, intern
+
+
 def load_candles_csv(path: str | Path) -> list[Candle]:
     """Load a ``Date,Open,High,Low,Close,Volume`` CSV; extra columns are ignored, rows never are.
 
@@ -224,6 +247,7 @@ def load_candles_csv(path: str | Path) -> list[Candle]:
     p = Path(path)
     candles: list[Candle] = []
     append = candles.append
+    known, intern = _price_interner()
     fromisoformat = datetime.fromisoformat
     utc = UTC
     zero = _ZERO
@@ -240,10 +264,14 @@ def load_candles_csv(path: str | Path) -> list[Candle]:
                     at = fromisoformat(row[i_date])
                     if at.tzinfo is not utc:
                         at = _to_utc(at)
-                    o = Decimal(row[i_open])
-                    h = Decimal(row[i_high])
-                    lo = Decimal(row[i_low])
-                    c = Decimal(row[i_close])
+                    text = row[i_open]
+                    o = known(text) or intern(text)
+                    text = row[i_high]
+                    h = known(text) or intern(text)
+                    text = row[i_low]
+                    lo = known(text) or intern(text)
+                    text = row[i_close]
+                    c = known(text) or intern(text)
                     v = Decimal(row[i_volume])
                     # A finite high bounds every price from above and low > 0 bounds them from below.
                     if (
