@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import ccxt
 import pytest
 from test_live_trading import (
     EXECUTOR_ID,
@@ -31,10 +30,10 @@ from test_live_trading import (
     of_type,
     placements,
     strategy_file,
+    use_client_timeout,
 )
 
 from tradeexecutor.app.session import SessionConfig, run_session
-from tradeexecutor.execution import exchange_client
 from tradeexecutor.state.events import CycleCompleted, MarketObserved
 from tradeexecutor.state.trade import TradeStatus
 from tradeexecutor.store.equity import read_curve
@@ -72,14 +71,7 @@ OPERATIONS = {
 @pytest.fixture(autouse=True)
 def quick_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """The session's ccxt client gives up after CLIENT_TIMEOUT_MS (a timeout is then quick)."""
-    original = exchange_client.make_exchange
-
-    def make(
-        exchange_id: str, api_key: str, secret: str, base_url: str | None = None, timeout_ms: int = 10_000
-    ) -> ccxt.Exchange:
-        return original(exchange_id, api_key, secret, base_url=base_url, timeout_ms=CLIENT_TIMEOUT_MS)
-
-    monkeypatch.setattr(exchange_client, "make_exchange", make)
+    use_client_timeout(monkeypatch, CLIENT_TIMEOUT_MS)
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -134,17 +134,23 @@ def strategy_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The session's ccxt client gives up after CLIENT_TIMEOUT_MS instead of 10 s."""
+def use_client_timeout(monkeypatch: pytest.MonkeyPatch, timeout_ms: int) -> None:
+    """Make the session's ccxt client give up after `timeout_ms` instead of 10 s."""
     original = exchange_client.make_exchange
 
     def make(
         exchange_id: str, api_key: str, secret: str, base_url: str | None = None, timeout_ms: int = 10_000
     ) -> ccxt.Exchange:
-        return original(exchange_id, api_key, secret, base_url=base_url, timeout_ms=CLIENT_TIMEOUT_MS)
+        return original(exchange_id, api_key, secret, base_url=base_url, timeout_ms=chosen_ms)
 
+    chosen_ms = timeout_ms
     monkeypatch.setattr(exchange_client, "make_exchange", make)
+
+
+@pytest.fixture
+def short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's ccxt client gives up after CLIENT_TIMEOUT_MS instead of 10 s."""
+    use_client_timeout(monkeypatch, CLIENT_TIMEOUT_MS)
 
 
 def candle_clock(fake: FakeExchange) -> Callable[[], datetime]:
